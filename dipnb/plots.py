@@ -1,0 +1,163 @@
+"""Figures for notebooks and reports: a live plot that redraws one figure in place, image grids.
+
+The live plot follows fastprogress: ``display(fig, display_id=True)`` once, then ``handle.update(fig)``.
+That redraws a single output in JupyterLab and VS Code, and leaves exactly one (the last) frame in
+nbval and nbconvert — unlike a ``clear_output`` animation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where ``IPython.display`` can show rich output)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    shell = get_ipython()
+    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
+
+
+class LivePlot:
+    """One matplotlib figure, updated in place as new points arrive.
+
+    ``series`` groups curve names into panels, e.g. ``{"loss": ["train", "val"], "D": ["D(real)", "D(fake)"]}``.
+    Call :meth:`update` with ``x`` and a mapping ``{curve name: value}``; unknown names start new curves in
+    the first panel. Outside a notebook nothing is displayed (the figure can still be saved).
+    """
+
+    def __init__(
+        self,
+        series: Mapping[str, Sequence[str]] | None = None,
+        xlabel: str = "epoch",
+        title: str | None = None,
+        logy: bool = False,
+        figsize: tuple[float, float] | None = None,
+        display: bool | None = None,
+    ) -> None:
+        self.series: dict[str, list[str]] = {k: list(v) for k, v in (series or {"loss": []}).items()}
+        self.xlabel, self.title, self.logy = xlabel, title, logy
+        self.data: dict[str, tuple[list[float], list[float]]] = {}
+        n = len(self.series)
+        self.fig, axes = plt.subplots(1, n, figsize=figsize or (4.8 * n, 3.4), squeeze=False)
+        self.axes = dict(zip(self.series, axes[0]))
+        self._display = in_notebook() if display is None else display
+        self._handle: Any = None
+        plt.close(self.fig)  # we show it through the display handle only, never via plt.show()
+
+    def panel_of(self, name: str) -> str:
+        for panel, names in self.series.items():
+            if name in names:
+                return panel
+        first = next(iter(self.series))
+        self.series[first].append(name)
+        return first
+
+    def update(self, x: float, values: Mapping[str, float]) -> None:
+        """Append one point per curve and redraw the figure in place."""
+        for name, v in values.items():
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                continue
+            xs, ys = self.data.setdefault(name, ([], []))
+            xs.append(float(x))
+            ys.append(float(v))
+        self.redraw()
+
+    def redraw(self) -> None:
+        for panel, ax in self.axes.items():
+            ax.clear()
+            for name in self.series[panel]:
+                if name in self.data:
+                    xs, ys = self.data[name]
+                    ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, label=name)
+            ax.set_xlabel(self.xlabel)
+            ax.set_title(panel)
+            if self.logy and any(self.data.get(n) for n in self.series[panel]):
+                ax.set_yscale("log")
+            ax.grid(alpha=0.3)
+            if any(n in self.data for n in self.series[panel]):
+                ax.legend(fontsize=8)
+        if self.title:
+            self.fig.suptitle(self.title)
+        self.fig.tight_layout()
+        if self._display:
+            from IPython.display import display
+
+            if self._handle is None:
+                self._handle = display(self.fig, display_id=True)
+            else:
+                self._handle.update(self.fig)
+
+    def savefig(self, path: str | Path, **kwargs: Any) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fig.savefig(path, dpi=kwargs.pop("dpi", 120), bbox_inches="tight", **kwargs)
+        return path
+
+
+def to_display_array(img: Any) -> np.ndarray:
+    """Convert a tensor (C×H×W, values in [0, 1] or [-1, 1] if ``min < 0``), PIL image or array to H×W(×3) floats."""
+    try:
+        import torch
+
+        if isinstance(img, torch.Tensor):
+            t = img.detach().float().cpu()
+            if t.ndim == 4:
+                t = t[0]
+            if t.min() < 0:
+                t = (t + 1) / 2
+            arr = t.permute(1, 2, 0).numpy() if t.ndim == 3 else t.numpy()
+            if arr.ndim == 3 and arr.shape[2] == 1:
+                arr = arr[..., 0]
+            return np.clip(arr, 0, 1)
+    except ImportError:  # pragma: no cover
+        pass
+    arr = np.asarray(img)
+    if arr.dtype == np.uint8:
+        arr = arr.astype(np.float32) / 255
+    return np.clip(arr, 0, 1)
+
+
+def show_images(
+    images: Iterable[Any],
+    titles: Sequence[str] | None = None,
+    ncols: int | None = None,
+    size: float = 3.0,
+    suptitle: str | None = None,
+    save: str | Path | None = None,
+) -> plt.Figure:
+    """Show images in a grid (no axes); optionally save the figure. Returns the figure."""
+    images = list(images)
+    n = len(images)
+    ncols = ncols or n
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            arr = to_display_array(images[i])
+            ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=1)
+            if titles is not None and i < len(titles):
+                ax.set_title(titles[i], fontsize=10)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    if save is not None:
+        Path(save).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(save, dpi=120, bbox_inches="tight")
+    return fig
+
+
+__all__ = ["LivePlot", "in_notebook", "show_images", "to_display_array"]
+
+_ = matplotlib  # matplotlib's backend is chosen by the environment (inline in notebooks, Agg elsewhere)

@@ -1,0 +1,40 @@
+"""Shared test set-up: the ci profile, one torch thread, a non-interactive matplotlib, the real facades."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("DIPNB_PROFILE", "ci")
+
+import matplotlib  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+matplotlib.use("Agg")  # unit tests draw off-screen; notebook kernels keep their inline backend
+torch.set_num_threads(int(os.environ.get("DIPNB_THREADS", "1")))
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def facades_dir() -> Path | None:
+    """The real facades folder (``DIPNB_FACADES_DIR`` or ``../shared/datasets/facades``), or None."""
+    env = os.environ.get("DIPNB_FACADES_DIR")
+    candidates = [Path(env)] if env else []
+    candidates.append(ROOT.parent / "shared" / "datasets" / "facades")
+    for c in candidates:
+        if (c / "train").is_dir():
+            return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_facades() -> Path:
+    """Path of the real facades dataset; skips the test when it is not on this machine."""
+    path = facades_dir()
+    if path is None:
+        pytest.skip(
+            "real facades dataset not found: set DIPNB_FACADES_DIR to a folder with train/ and val/ "
+            "(or place it at ../shared/datasets/facades, or run `make data`)"
+        )
+    return path
