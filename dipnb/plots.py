@@ -56,6 +56,7 @@ class LivePlot:
         plt.close(self.fig)  # we show it through the display handle only, never via plt.show()
 
     def panel_of(self, name: str) -> str:
+        """The panel that shows curve ``name`` (unknown curves join the first panel)."""
         for panel, names in self.series.items():
             if name in names:
                 return panel
@@ -66,6 +67,7 @@ class LivePlot:
     def update(self, x: float, values: Mapping[str, float]) -> None:
         """Append one point per curve and redraw the figure in place."""
         for name, v in values.items():
+            self.panel_of(name)  # registers unknown curves
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 continue
             xs, ys = self.data.setdefault(name, ([], []))
