@@ -43,10 +43,12 @@ PROJECT_ROOT: Path | None = (
 class PoissonSettings:
     """Sizes and iteration budgets for the Poisson notebooks (01–04)."""
 
-    image_size: int = 256  #: longest side the demo photos are resized to
-    adam_steps: int = 3000  #: steps of the course's Adam method in notebook 03
-    adam_preview_every: int = 100  #: live-preview period (steps) of the Adam solver
-    study_sizes: tuple[int, ...] = (64, 128)  #: region sizes for the solver comparison plots
+    image_size: int = 256  #: longest side the gallery photos are resized to (notebook 04)
+    adam_size: int = 128  #: region size S (S×S bounding box) of the Adam demo in notebook 03
+    adam_steps: int = 3000  #: step cap of the course's Adam method in notebook 03
+    adam_preview_every: int = 100  #: live-preview period (steps) of the Adam solvers
+    fixed_adam_steps: int = 300  #: steps of the fixed Adam (multiscale, gradient energy)
+    study_sizes: tuple[int, ...] = (64, 128)  #: region sizes for the solver comparison table (notebook 03)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class FCNSettings:
     train_limit: int | None = None  #: use only the first N training pairs (``None`` = all)
     val_limit: int | None = None
     sample_every: int = 1  #: save a sample grid every N epochs
+    num_workers: int = 0  #: DataLoader workers (0: in-memory data is fastest on a CPU; >0 keeps a GPU fed)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,12 @@ class Pix2PixSettings:
     lambda_l1: float = 100.0
     train_limit: int | None = None
     val_limit: int | None = None
+    ngf: int = 64  #: U-Net width (the paper: 64)
+    ndf: int = 64  #: PatchGAN width (the paper: 64)
+    d_layers: int = 3  #: PatchGAN depth: 0/1/3/5 → 1/16/70/286-pixel patches (the paper: 3 → 70×70)
+    seg_epochs: int = 15  #: epochs of the FCN-score segmenter (the course FCN, photo → labels), trained once
+    seg_batch_size: int = 8
+    seg_max_steps: int | None = None  #: cap on the segmenter's steps per epoch
 
 
 @dataclass(frozen=True)
@@ -99,27 +108,29 @@ PROFILES: dict[str, Profile] = {
     "ci": Profile(
         name="ci",
         threads=1,
-        poisson=PoissonSettings(image_size=128, adam_steps=300, adam_preview_every=50, study_sizes=(32, 64)),
+        poisson=PoissonSettings(image_size=128, adam_size=48, adam_steps=300, adam_preview_every=50,
+                                fixed_adam_steps=200, study_sizes=(32, 64)),
         fcn=FCNSettings(image_size=32, batch_size=8, epochs=2, max_steps=4, train_limit=32, val_limit=8,
                         sample_every=1),
         pix2pix=Pix2PixSettings(image_size=32, batch_size=4, epochs=1, decay_epochs=1, max_steps=4,
-                                train_limit=16, val_limit=8),
+                                train_limit=16, val_limit=8, ngf=32, ndf=32, seg_epochs=2, seg_max_steps=4),
     ),
     "cpu": Profile(
         name="cpu",
         threads=None,
-        poisson=PoissonSettings(image_size=384, adam_steps=3000, adam_preview_every=100,
-                                study_sizes=(64, 128, 256)),
+        poisson=PoissonSettings(image_size=384, adam_size=128, adam_steps=3000, adam_preview_every=100,
+                                fixed_adam_steps=300, study_sizes=(64, 128, 256)),
         fcn=FCNSettings(image_size=64, batch_size=8, epochs=15, sample_every=5),
-        pix2pix=Pix2PixSettings(image_size=64, batch_size=4, epochs=8, decay_epochs=8),
+        # ~40 s of 1-thread CPU per GAN epoch (400 pairs at 64², batch 4): notebook 07's three runs ≈ 15 min.
+        pix2pix=Pix2PixSettings(image_size=64, batch_size=4, epochs=5, decay_epochs=5),
     ),
     "gpu": Profile(
         name="gpu",
         threads=None,
-        poisson=PoissonSettings(image_size=512, adam_steps=15000, adam_preview_every=250,
-                                study_sizes=(100, 300, 800)),
+        poisson=PoissonSettings(image_size=512, adam_size=300, adam_steps=15000, adam_preview_every=250,
+                                fixed_adam_steps=300, study_sizes=(100, 300, 800)),
         # The course's settings: 256², batch 256, Adam 1e-3, 200 epochs.
-        fcn=FCNSettings(image_size=256, batch_size=256, epochs=200, sample_every=20),
+        fcn=FCNSettings(image_size=256, batch_size=256, epochs=200, sample_every=20, num_workers=4),
         # The pix2pix paper's settings: 256², batch 1, 100 + 100 epochs, λ_L1 = 100.
         pix2pix=Pix2PixSettings(image_size=256, batch_size=1, epochs=100, decay_epochs=100),
     ),

@@ -163,3 +163,60 @@ def show_images(
 __all__ = ["LivePlot", "in_notebook", "show_images", "to_display_array"]
 
 _ = matplotlib  # matplotlib's backend is chosen by the environment (inline in notebooks, Agg elsewhere)
+
+
+class LiveImage:
+    """One figure — an image beside a curve — updated in place while an optimiser runs (display handle).
+
+    ``update(step, image, value)`` redraws both; use it as the ``callback`` of an iterative solver
+    (``lambda step, f, loss: live.update(step, f, loss)``). Outside a notebook nothing is displayed; the
+    figure can still be saved with :meth:`savefig`.
+    """
+
+    def __init__(self, title: str = "", ylabel: str = "loss", logy: bool = True, size: float = 3.6,
+                 display: bool | None = None) -> None:
+        self.fig, (self.ax_img, self.ax_curve) = plt.subplots(1, 2, figsize=(2.3 * size, size))
+        self.title, self.ylabel, self.logy = title, ylabel, logy
+        self.steps: list[float] = []
+        self.values: list[float] = []
+        self._display = in_notebook() if display is None else display
+        self._handle: Any = None
+        self._im: Any = None
+        plt.close(self.fig)
+
+    def update(self, step: float, image: Any, value: float) -> None:
+        self.steps.append(float(step))
+        self.values.append(float(value))
+        if hasattr(image, "clamp"):
+            image = image.detach().clamp(0, 1)  # results are not clamped; display them clamped
+        arr = to_display_array(image)
+        if self._im is None:
+            self._im = self.ax_img.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=1)
+            self.ax_img.axis("off")
+        else:
+            self._im.set_data(arr)
+        self.ax_img.set_title(f"{self.title} step {int(step)}".strip(), fontsize=10)
+        self.ax_curve.clear()
+        self.ax_curve.plot(self.steps, self.values, marker="o" if len(self.steps) < 30 else None, ms=3)
+        if self.logy and all(v > 0 for v in self.values):
+            self.ax_curve.set_yscale("log")
+        self.ax_curve.set_xlabel("step")
+        self.ax_curve.set_ylabel(self.ylabel)
+        self.ax_curve.grid(alpha=0.3)
+        self.fig.tight_layout()
+        if self._display:
+            from IPython.display import display
+
+            if self._handle is None:
+                self._handle = display(self.fig, display_id=True)
+            else:
+                self._handle.update(self.fig)
+
+    def savefig(self, path: str | Path, **kwargs: Any) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fig.savefig(path, dpi=kwargs.pop("dpi", 120), bbox_inches="tight", **kwargs)
+        return path
+
+
+__all__ += ["LiveImage"]

@@ -1,0 +1,240 @@
+"""Images in and out: PIL / NumPy / uint8 ⇄ float tensors C×H×W in [0, 1], and offline sample photos.
+
+Conventions used everywhere in :mod:`dipnb`:
+
+* a tensor image is ``float32`` with shape ``C×H×W`` (C = 1 gray, 3 RGB) and values nominally in [0, 1];
+* a NumPy image is channels-last ``H×W`` or ``H×W×C`` (as PIL, OpenCV, scikit-image and matplotlib use);
+* ``uint8`` images hold 0..255, ``uint16`` 0..65535, other integer arrays must stay in 0..255;
+* an RGBA image loses its alpha channel (with a warning) unless ``keep_alpha=True``.
+
+:func:`sample_image` reads the photos that ship *inside* the scikit-image wheel (no download, works offline).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import torch
+
+#: Offline sample photos: name → file inside ``skimage/data`` (all ship in the scikit-image wheel).
+SAMPLE_IMAGES: dict[str, str] = {
+    "astronaut": "astronaut.png",  # 512×512 RGB, Eileen Collins
+    "chelsea": "chelsea.png",  # 451×300 RGB, a cat
+    "coffee": "coffee.png",  # 600×400 RGB, a cup of coffee
+    "rocket": "rocket.jpg",  # 640×427 RGB, a rocket launch
+    "motorcycle": "motorcycle_left.png",  # 741×500 RGB
+    "hubble": "hubble_deep_field.jpg",  # 1000×872 RGB
+    "retina": "retina.jpg",  # 1411×1411 RGB
+    "ihc": "ihc.png",  # 512×512 RGB, immunohistochemistry
+    "camera": "camera.png",  # 512×512 gray
+    "brick": "brick.png",  # 512×512 gray texture
+    "grass": "grass.png",  # 512×512 gray texture
+    "gravel": "gravel.png",  # 512×512 gray texture
+    "moon": "moon.png",  # 512×512 gray
+    "text": "text.png",  # 448×172 gray, text on a photo
+}
+
+
+def _skimage_data_dir() -> Path:
+    import skimage.data
+
+    return Path(os.path.dirname(skimage.data.__file__))
+
+
+# --------------------------------------------------------------------------------------------------
+# Conversions
+# --------------------------------------------------------------------------------------------------
+def _fix_channels(t: torch.Tensor, keep_alpha: bool, name: str) -> torch.Tensor:
+    c = t.shape[0]
+    if c == 4 and not keep_alpha:
+        warnings.warn(f"{name}: RGBA image, the alpha channel was dropped (pass keep_alpha=True to keep it).",
+                      stacklevel=3)
+        return t[:3]
+    if c == 2:  # gray + alpha (PIL mode "LA")
+        if not keep_alpha:
+            warnings.warn(f"{name}: gray+alpha image, the alpha channel was dropped.", stacklevel=3)
+            return t[:1]
+        return t
+    if c not in (1, 3, 4):
+        raise ValueError(f"{name}: expected 1 (gray), 3 (RGB) or 4 (RGBA) channels, got {c}; "
+                         "pass a C×H×W tensor or an H×W×C array.")
+    return t
+
+
+def to_tensor(
+    x: Any,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+    keep_alpha: bool = False,
+    name: str = "image",
+) -> torch.Tensor:
+    """Convert ``x`` to a float tensor ``C×H×W`` in [0, 1].
+
+    Accepts a PIL image, a NumPy array (``H×W`` or ``H×W×C``, channels last), or a torch tensor
+    (``H×W`` or ``C×H×W``, channels first). Integer inputs are scaled: ``uint8``/other ints by 1/255,
+    ``uint16`` by 1/65535, ``bool`` to {0, 1}. Floats are kept as they are (not clamped). Raises
+    ``ValueError`` for non-finite values, integers outside their range, or odd shapes, ``TypeError`` for
+    anything that is not an image. A float tensor already on the right dtype/device is returned as is
+    (not copied), so callers must not modify the result in place.
+    """
+    from PIL import Image
+
+    if isinstance(x, (str, Path)):
+        raise TypeError(f"{name}: got a path {str(x)!r}; load it first with dipnb.images.load_image(path).")
+    if isinstance(x, Image.Image):
+        if x.mode in ("P", "CMYK", "YCbCr", "HSV", "1", "I;16", "I", "F"):
+            if x.mode in ("I;16", "I", "F"):
+                arr = np.asarray(x)
+                if x.mode == "I;16":
+                    arr = arr.astype(np.uint16)
+                return to_tensor(arr, dtype=dtype, device=device, keep_alpha=keep_alpha, name=name)
+            x = x.convert("RGBA" if ("transparency" in x.info or x.mode == "P" and "A" in x.getbands())
+                          else ("L" if x.mode == "1" else "RGB"))
+        x = np.asarray(x)
+    if isinstance(x, np.ndarray):
+        arr = x
+        if arr.ndim == 3:
+            arr = np.ascontiguousarray(arr.transpose(2, 0, 1))
+        elif arr.ndim != 2:
+            raise ValueError(f"{name}: a NumPy image must be H×W or H×W×C, got shape {tuple(x.shape)}.")
+        if arr.dtype == np.uint16:
+            t = torch.from_numpy(arr.astype(np.float32) / 65535.0)
+        elif arr.dtype == np.bool_:
+            t = torch.from_numpy(arr.astype(np.float32))
+        elif np.issubdtype(arr.dtype, np.integer):
+            lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+            if lo < 0 or hi > 255:
+                raise ValueError(f"{name}: integer image has values in [{lo}, {hi}], outside 0..255; "
+                                 "pass uint8 (0..255), uint16 (0..65535) or floats in [0, 1].")
+            t = torch.from_numpy(arr.astype(np.float32) / 255.0)
+        elif np.issubdtype(arr.dtype, np.floating):
+            t = torch.from_numpy(np.array(arr, dtype=np.float32 if dtype != torch.float64 else np.float64))
+        else:
+            raise TypeError(f"{name}: unsupported NumPy dtype {arr.dtype}; use uint8 or float.")
+        if t.ndim == 2:
+            t = t[None]
+    elif isinstance(x, torch.Tensor):
+        t = x.detach()
+        if t.ndim == 2:
+            t = t[None]
+        elif t.ndim == 4 and t.shape[0] == 1:
+            t = t[0]
+        if t.ndim != 3:
+            raise ValueError(f"{name}: a tensor image must be H×W or C×H×W (or 1×C×H×W), got shape "
+                             f"{tuple(x.shape)}.")
+        if t.dtype == torch.bool:
+            t = t.float()
+        elif t.dtype == torch.uint8:
+            t = t.float() / 255.0
+        elif not t.is_floating_point():
+            lo, hi = (int(t.min()), int(t.max())) if t.numel() else (0, 0)
+            if lo < 0 or hi > 255:
+                raise ValueError(f"{name}: integer tensor has values in [{lo}, {hi}], outside 0..255; "
+                                 "pass uint8 (0..255) or floats in [0, 1].")
+            t = t.float() / 255.0
+    else:
+        raise TypeError(f"{name}: expected a torch tensor, NumPy array or PIL image, got {type(x).__name__}.")
+    if t.shape[-1] == 0 or t.shape[-2] == 0:
+        raise ValueError(f"{name}: empty image of shape {tuple(t.shape)}.")
+    t = _fix_channels(t, keep_alpha, name)
+    t = t.to(device=device if device is not None else t.device, dtype=dtype)
+    lo, hi = t.aminmax()
+    if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
+        raise ValueError(f"{name}: contains NaN or infinite values; clean them (e.g. torch.nan_to_num) first.")
+    return t
+
+
+def to_uint8(t: Any) -> np.ndarray:
+    """Float image (tensor C×H×W or array) → ``uint8`` NumPy ``H×W×C`` (``H×W`` for gray).
+
+    This is the *display* step: values are clamped to [0, 1], scaled by 255 and rounded.
+    """
+    if not isinstance(t, torch.Tensor):
+        t = to_tensor(t)
+    t = t.detach().cpu()
+    if t.ndim == 2:
+        t = t[None]
+    if t.ndim != 3:
+        raise ValueError(f"expected a C×H×W tensor, got shape {tuple(t.shape)}")
+    if t.dtype == torch.uint8:
+        arr = t.numpy()
+    else:
+        arr = (t.float().clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
+    arr = arr.transpose(1, 2, 0)
+    return arr[..., 0] if arr.shape[2] == 1 else np.ascontiguousarray(arr)
+
+
+def to_pil(t: Any):
+    """Float image → ``PIL.Image`` (mode L, RGB or RGBA), clamped to [0, 1] (see :func:`to_uint8`)."""
+    from PIL import Image
+
+    arr = to_uint8(t)
+    return Image.fromarray(arr)
+
+
+def load_image(
+    path_or_file: str | Path | BinaryIO | bytes,
+    *,
+    gray: bool = False,
+    size: int | None = None,
+    keep_alpha: bool = False,
+) -> torch.Tensor:
+    """Read an image file (path, file object or bytes) into a float tensor ``C×H×W`` in [0, 1].
+
+    ``gray=True`` converts to one luminance channel; ``size`` resizes so the longest side is ``size``.
+    Unreadable files raise ``ValueError`` naming the file.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    src: Any = io.BytesIO(path_or_file) if isinstance(path_or_file, (bytes, bytearray)) else path_or_file
+    label = str(path_or_file) if isinstance(path_or_file, (str, Path)) else "uploaded file"
+    if isinstance(path_or_file, (str, Path)) and not Path(path_or_file).is_file():
+        raise ValueError(f"no image file at {label!r}; check the path.")
+    try:
+        with Image.open(src) as im:
+            im.load()
+            im = im.convert("L") if gray else im
+            t = to_tensor(im, keep_alpha=keep_alpha, name=label)
+    except UnidentifiedImageError:
+        raise ValueError(f"{label}: not an image PIL can read (use PNG, JPEG, BMP, TIFF, GIF or WebP).") from None
+    return resize(t, size) if size is not None else t
+
+
+def resize(t: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize a ``C×H×W`` image so that its longest side is ``size`` (antialiased bilinear)."""
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int (longest side in pixels), got {size!r}")
+    h, w = t.shape[-2:]
+    scale = size / max(h, w)
+    if scale == 1:
+        return t
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    out = torch.nn.functional.interpolate(t[None], size=(nh, nw), mode="bilinear", antialias=scale < 1,
+                                          align_corners=False)[0]
+    return out.clamp(0, 1)
+
+
+def sample_image(name: str, size: int | None = None, *, gray: bool = False) -> torch.Tensor:
+    """A sample photo bundled with scikit-image (offline), as a float tensor in [0, 1].
+
+    Returns ``3×H×W`` (gray photos are repeated over 3 channels) or ``1×H×W`` with ``gray=True``;
+    ``size`` resizes so that the longest side is ``size`` pixels. Names: see :data:`SAMPLE_IMAGES`.
+    """
+    if name not in SAMPLE_IMAGES:
+        raise ValueError(f"unknown sample image {name!r}; choose one of {', '.join(SAMPLE_IMAGES)}")
+    path = _skimage_data_dir() / SAMPLE_IMAGES[name]
+    if not path.is_file():  # pragma: no cover - only if a future scikit-image stops shipping it
+        raise ValueError(f"scikit-image has no bundled file {path}; pick another of {', '.join(SAMPLE_IMAGES)}")
+    t = load_image(path, gray=gray)
+    if not gray and t.shape[0] == 1:
+        t = t.expand(3, -1, -1).contiguous()
+    return resize(t, size) if size is not None else t
+
+
+__all__ = ["SAMPLE_IMAGES", "load_image", "resize", "sample_image", "to_pil", "to_tensor", "to_uint8"]

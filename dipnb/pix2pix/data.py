@@ -1,0 +1,414 @@
+"""Paired image datasets in pix2pix format: each file holds A and B side by side (A left, B right).
+
+A split folder (``train/``, ``val/``, ``test/``) holds images of width 2H and height H. ``direction="AtoB"``
+makes A the network's *input* x and B its *target* y; ``"BtoA"`` swaps them. For facades, A is the photo and
+B the colour-coded label map, so ``AtoB`` = photo → labels (the course FCN) and ``BtoA`` = labels → photo
+(pix2pix).
+
+In the model world images are float tensors C×H×W in [-1, 1]: x = u/127.5 − 1 for 8-bit values u.
+
+Augmentation follows pix2pix: resize A and B to L = round(286·s/256) for a training size s, crop the same
+random s×s window out of both and flip both with probability ½. The random numbers for item i in epoch e come
+from ``numpy.random.default_rng([seed, e, i])`` — never from a global RNG — so a resumed run, a DataLoader with
+any number of workers and a distributed run all see exactly the same augmentations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageFile
+
+#: Names of the 12 CMP facade classes, in the order of their label index (0 = background).
+FACADES_CLASSES: tuple[str, ...] = (
+    "background", "facade", "window", "door", "cornice", "sill",
+    "balcony", "blind", "deco", "molding", "pillar", "shop",
+)
+
+#: RGB colour of each class in the facades label maps (B halves), 12×3 uint8, row k ↔ ``FACADES_CLASSES[k]``.
+#: Measured on the pix2pix facades files: mean colour of the flat interior of each class region (the JPEG
+#: blurs colours only at class edges). It is a sampling of matplotlib's "jet" colour map.
+FACADES_PALETTE: np.ndarray = np.array(
+    [
+        [0, 0, 222],  # background (dark blue)
+        [0, 48, 255],  # facade (blue)
+        [0, 128, 255],  # window (light blue)
+        [0, 207, 255],  # door (cyan)
+        [32, 255, 224],  # cornice
+        [112, 255, 142],  # sill
+        [192, 255, 63],  # balcony (yellow-green)
+        [255, 240, 0],  # blind (yellow)
+        [255, 159, 0],  # deco (orange)
+        [255, 80, 0],  # molding (red-orange)
+        [255, 0, 0],  # pillar (red)
+        [174, 0, 0],  # shop (dark red)
+    ],
+    dtype=np.uint8,
+)
+FACADES_PALETTE.setflags(write=False)
+
+#: File name endings read as images.
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+DIRECTIONS: tuple[str, ...] = ("AtoB", "BtoA")
+
+#: Decode into memory automatically when the decoded uint8 arrays take at most this many bytes
+#: (env ``DIPNB_MAX_DATASET_BYTES`` overrides).
+DEFAULT_MAX_IN_MEMORY_BYTES = 2 * 1024**3
+
+
+def load_size(size: int) -> int:
+    """Side L that images are resized to before the random crop: round(286·size/256) (pix2pix's 286 for 256)."""
+    return int(round(size * 286 / 256))
+
+
+def natural_key(path: Path) -> tuple:
+    """Sort key that puts ``2.jpg`` before ``10.jpg``."""
+    return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name))
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder`` (hidden files skipped), in natural order."""
+    return sorted(
+        (p for p in Path(folder).iterdir()
+         if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS),
+        key=natural_key,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Splitting A|B images
+# --------------------------------------------------------------------------------------------------
+def split_pair(img: Any, name: str = "image") -> tuple[Any, Any]:
+    """Split a side-by-side image into (A, B) = (left half, right half).
+
+    Accepts a PIL image, a NumPy array ``H×W[×C]`` (channels last) or a tensor ``[...,]C×H×W`` and returns
+    two objects of the same kind. Raises ``ValueError`` unless the width is exactly twice the height.
+    """
+    if isinstance(img, Image.Image):
+        w, h = img.size
+    elif isinstance(img, np.ndarray):
+        if img.ndim not in (2, 3):
+            raise ValueError(f"{name}: expected an H×W or H×W×C array, got shape {img.shape}")
+        h, w = img.shape[:2]
+    elif isinstance(img, torch.Tensor):
+        if img.ndim < 2:
+            raise ValueError(f"{name}: expected a [..., C,] H×W tensor, got shape {tuple(img.shape)}")
+        h, w = img.shape[-2:]
+    else:
+        raise TypeError(f"{name}: split_pair takes a PIL image, NumPy array or torch tensor, got {type(img)!r}")
+    if w != 2 * h:
+        raise ValueError(
+            f"{name}: a pix2pix pair must be twice as wide as it is high (A left, B right), got width {w} × "
+            f"height {h}. Put the two {h}×{h} images side by side, e.g. np.concatenate([A, B], axis=1)."
+        )
+    if isinstance(img, Image.Image):
+        return img.crop((0, 0, h, h)), img.crop((h, 0, w, h))
+    if isinstance(img, np.ndarray):
+        return img[:, :h], img[:, h:]
+    return img[..., :h], img[..., h:]
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading and checking files
+# --------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _strict_decoding() -> Iterator[None]:
+    """Make PIL raise on truncated files even if some code set ``ImageFile.LOAD_TRUNCATED_IMAGES``."""
+    old = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = old
+
+
+def read_rgb(path: Path) -> Image.Image:
+    """Decode ``path`` fully as an RGB PIL image; raises ``OSError``/``ValueError`` for broken files."""
+    with _strict_decoding(), Image.open(path) as im:
+        im.load()
+        return im.convert("RGB")
+
+
+class PairFileError(ValueError):
+    """A file that cannot be used as an A|B pair."""
+
+
+def read_pair(path: Path, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode an A|B file and resize both halves to side×side (bicubic): two uint8 arrays side×side×3.
+
+    A JPEG at least twice as high as needed is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (PIL's
+    ``draft``, 2–4× faster). Raises :class:`PairFileError` saying what is wrong with the file.
+    """
+    try:
+        with _strict_decoding(), Image.open(path) as im:
+            w, h = im.size
+            if w != 2 * h:
+                raise PairFileError(f"width {w} is not twice the height {h} (expected an A|B pair)")
+            if im.format == "JPEG" and h >= 2 * side:
+                im.draft("RGB", (2 * side, side))
+            im.load()
+            img = im.convert("RGB")
+    except PairFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything PIL raises means "not a readable image"
+        msg = str(exc) or type(exc).__name__
+        if "truncated" in msg.lower():
+            raise PairFileError(f"truncated or corrupt image ({msg})") from exc
+        raise PairFileError(f"not a readable image ({type(exc).__name__}: {msg})") from exc
+    w, h = img.size  # after draft, w may differ from 2h by a pixel for odd sizes
+    a, b = img.crop((0, 0, h, h)), img.crop((w - h, 0, w, h))
+    return _pil_resize(a, side), _pil_resize(b, side)
+
+
+def _pil_resize(img: Image.Image, side: int) -> np.ndarray:
+    if img.size != (side, side):
+        img = img.resize((side, side), Image.BICUBIC)
+    return np.array(img, dtype=np.uint8)  # a writable copy
+
+
+def _to_model_tensor(arr: np.ndarray) -> torch.Tensor:
+    """uint8 H×W×3 → float32 3×H×W in [-1, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float()
+    return t.div_(127.5).sub_(1.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# The dataset
+# --------------------------------------------------------------------------------------------------
+def _check_split_folder(root: Path, split: str) -> Path:
+    if not root.exists():
+        raise FileNotFoundError(
+            f"dataset folder {root} does not exist. Use dipnb.pix2pix.data.resolve_dataset('facades') for the "
+            "default data, run `make data` to download facades, or pass a folder holding train/ val/ test/."
+        )
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is a file; pass the folder that holds the split folders train/ val/ test/.")
+    folder = root / split
+    if not folder.is_dir():
+        present = sorted(p.name for p in root.iterdir() if p.is_dir())
+        raise FileNotFoundError(
+            f"{root} has no '{split}/' folder (sub-folders found: {present or 'none'}). A pix2pix dataset holds "
+            "split folders train/, val/ (and test/) of A|B side-by-side images."
+        )
+    return folder
+
+
+class PairedImageDataset(torch.utils.data.Dataset):
+    """Pairs (input, target) of float tensors 3×size×size in [-1, 1] from a split folder of A|B images.
+
+    Args:
+        root: folder that holds ``train/``, ``val/``, ``test/`` (see :func:`resolve_dataset`).
+        split: which split folder to read.
+        direction: ``"AtoB"`` (input = left half) or ``"BtoA"`` (input = right half).
+        size: side of the square images returned.
+        augment: pix2pix jitter (resize to L = round(286·size/256), same random crop and flip for input and
+            target); ``None`` = on for ``"train"``, off otherwise. Off: images are resized to ``size``.
+        limit: use only the first ``limit`` files (natural order: 1, 2, …, 10).
+        in_memory: decode every file once into uint8 arrays; ``None`` = when the arrays take at most
+            ``DIPNB_MAX_DATASET_BYTES`` (default 2 GiB).
+        seed: base of the per-item random numbers, see :meth:`set_epoch`.
+
+    Every file is fully decoded and checked when the dataset is built; all broken files (not an image,
+    truncated, width ≠ 2·height) are reported together in one ``ValueError``, so training never fails mid-epoch.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        direction: str = "AtoB",
+        size: int = 256,
+        augment: bool | None = None,
+        limit: int | None = None,
+        in_memory: bool | None = None,
+        seed: int = 0,
+    ) -> None:
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be 'AtoB' (input = left half) or 'BtoA' (input = right half), "
+                             f"got {direction!r}")
+        if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 8:
+            raise ValueError(f"size must be an integer >= 8 (the side of the square images), got {size!r}")
+        if limit is not None and (not isinstance(limit, (int, np.integer)) or limit < 1):
+            raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
+        self.root = Path(root).expanduser()
+        self.split = split
+        self.direction = direction
+        self.size = int(size)
+        self.augment = (split == "train") if augment is None else bool(augment)
+        self.seed = int(seed)
+        self.epoch = 0
+        self.side = load_size(self.size) if self.augment else self.size
+
+        folder = _check_split_folder(self.root, split)
+        files = list_images(folder)
+        if not files:
+            others = [p.name for p in folder.iterdir()][:5]
+            raise FileNotFoundError(
+                f"{folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}); found {others or 'nothing'}. "
+                "Put the A|B pair images there, or use resolve_dataset('facades') for the default data."
+            )
+        if limit is not None:
+            files = files[: int(limit)]
+        self.files: list[Path] = files
+
+        need = len(files) * self.side * self.side * 3 * 2
+        if in_memory is None:
+            cap = int(os.environ.get("DIPNB_MAX_DATASET_BYTES", DEFAULT_MAX_IN_MEMORY_BYTES))
+            in_memory = need <= cap
+        self.in_memory = bool(in_memory)
+        self.nbytes = need if self.in_memory else 0
+
+        # Check (and, in memory, keep) every file now: errors surface here, never mid-epoch.
+        problems: list[str] = []
+        a_list: list[np.ndarray] = []
+        b_list: list[np.ndarray] = []
+        for f in files:
+            try:
+                a, b = read_pair(f, self.side)  # decoded either way: a broken file fails now
+            except PairFileError as exc:
+                problems.append(f"{f.name}: {exc}")
+                continue
+            if self.in_memory:
+                a_list.append(a)
+                b_list.append(b)
+        if problems:
+            shown = "\n  ".join(problems[:50]) + (f"\n  … and {len(problems) - 50} more" if len(problems) > 50 else "")
+            raise ValueError(
+                f"{len(problems)} of {len(files)} files in {folder} cannot be used as A|B pairs:\n  {shown}\n"
+                "Remove or replace them (re-download with `python -m dipnb.data download facades --force` for "
+                "facades), then build the dataset again."
+            )
+        if self.in_memory:
+            self._a = np.stack(a_list)
+            self._b = np.stack(b_list)
+
+    # ----------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose augmentations :meth:`__getitem__` returns (item i uses rng(seed, epoch, i))."""
+        self.epoch = int(epoch)
+
+    def rng(self, index: int) -> np.random.Generator:
+        """The random generator of item ``index`` in the current epoch."""
+        return np.random.default_rng([self.seed, self.epoch, int(index)])
+
+    def pair_arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The un-augmented (A, B) uint8 arrays L×L×3 of item ``index`` (L = load size or size)."""
+        if self.in_memory:
+            return self._a[index], self._b[index]
+        return read_pair(self.files[index], self.side)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} pairs")
+        index = index % len(self)
+        a, b = self.pair_arrays(index)
+        if self.augment:
+            rng = self.rng(index)
+            y0, x0 = rng.integers(0, self.side - self.size + 1, size=2)
+            flip = bool(rng.random() < 0.5)
+            sl = (slice(y0, y0 + self.size), slice(x0, x0 + self.size))
+            a, b = a[sl], b[sl]
+            if flip:
+                a, b = a[:, ::-1], b[:, ::-1]
+        x, y = _to_model_tensor(a), _to_model_tensor(b)
+        return (x, y) if self.direction == "AtoB" else (y, x)
+
+    def __repr__(self) -> str:
+        return (f"PairedImageDataset({str(self.root)!r}, split={self.split!r}, direction={self.direction!r}, "
+                f"size={self.size}, n={len(self)}, augment={self.augment}, in_memory={self.in_memory})")
+
+
+def to_uint8_image(t: torch.Tensor) -> np.ndarray:
+    """Inverse of the dataset's scaling: a 3×H×W tensor in [-1, 1] → H×W×3 uint8 (clipped)."""
+    if t.ndim != 3:
+        raise ValueError(f"expected a 3×H×W tensor, got shape {tuple(t.shape)}")
+    arr = ((t.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return arr.permute(1, 2, 0).numpy()
+
+
+# --------------------------------------------------------------------------------------------------
+# Where the data is
+# --------------------------------------------------------------------------------------------------
+def _has_splits(path: Path) -> bool:
+    return any((path / s).is_dir() for s in SPLITS)
+
+
+def resolve_dataset(name_or_path: str | os.PathLike = "facades", *, verbose: bool = True) -> Path:
+    """The folder of a pix2pix dataset (holding ``train/``, ``val/``, ``test/``).
+
+    * a folder path is used as is (it must hold split folders);
+    * ``"facades"``: ``$DIPNB_FACADES_DIR`` when set, else ``dipnb.data_dir()/"facades"`` when present and
+      verified against the manifest, else the offline synthetic facades (generated once into
+      ``dipnb.data_dir()/"synthetic_facades"``) with a notice saying how to get the real data;
+    * ``"synthetic_facades"``: the synthetic set.
+    """
+    from dipnb.config import data_dir
+
+    name = os.fspath(name_or_path)
+    if name == "facades":
+        env = os.environ.get("DIPNB_FACADES_DIR", "").strip()
+        if env:
+            path = Path(env).expanduser()
+            if not (path / "train").is_dir():
+                raise FileNotFoundError(
+                    f"DIPNB_FACADES_DIR={env} has no train/ folder; point it at the folder that holds facades' "
+                    "train/ val/ test/, or unset it to use data/facades (`make data`) or the synthetic set."
+                )
+            if verbose:
+                print(f"facades: using DIPNB_FACADES_DIR={path}")
+            return path
+        from dipnb.pix2pix.download import check_facades
+
+        path = data_dir() / "facades"
+        if path.is_dir():
+            problems = check_facades(path, hashes=False)
+            if not problems:
+                if verbose:
+                    print(f"facades: using the real CMP facades in {path}")
+                return path
+            if verbose:
+                print(f"facades: {path} is incomplete or damaged ({problems[0]}…); re-run `make data`.")
+        return _synthetic(verbose=verbose, reason="the real facades dataset is not in " + str(path))
+    if name in ("synthetic_facades", "synthetic"):
+        return _synthetic(verbose=verbose, reason=None)
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"dataset {name!r} is neither a known name ('facades', 'synthetic_facades') nor an existing folder."
+        )
+    if not path.is_dir() or not _has_splits(path):
+        raise FileNotFoundError(
+            f"{path} is not a pix2pix dataset folder: it needs split sub-folders train/, val/ and/or test/ of "
+            "A|B side-by-side images."
+        )
+    return path
+
+
+def _synthetic(verbose: bool, reason: str | None) -> Path:
+    from dipnb.config import data_dir
+    from dipnb.pix2pix.synthetic import make_synthetic_facades
+
+    out = data_dir() / "synthetic_facades"
+    if verbose and reason:
+        print(
+            f"NOTICE: {reason}; using the offline SYNTHETIC facades in {out} (procedural label maps rendered "
+            "into photo-like facades). For the real CMP facades run `make data` "
+            "(= python -m dipnb.data download facades) or set DIPNB_FACADES_DIR."
+        )
+    return make_synthetic_facades(out, verbose=verbose)
+
+
+def dataset_summary(root: str | os.PathLike, splits: Sequence[str] = SPLITS) -> dict[str, int]:
+    """Number of image files in each split folder that exists."""
+    root = Path(root)
+    return {s: len(list_images(root / s)) for s in splits if (root / s).is_dir()}

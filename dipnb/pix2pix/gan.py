@@ -1,0 +1,215 @@
+"""pix2pix training: the conditional GAN objective and one optimisation step of D then G.
+
+The pix2pix objective (Isola et al. 2017, eq. 4) is
+
+    G* = arg min_G max_D  L_cGAN(G, D) + λ·L_L1(G),
+    L_cGAN(G, D) = E_{x,y}[log D(x, y)] + E_{x}[log(1 − D(x, G(x)))],     L_L1(G) = E_{x,y} ‖y − G(x)‖₁,
+
+with x the input (e.g. a label map), y the real output (a photo) and λ = 100. L1 alone is minimised by the
+per-pixel *median* of the plausible outputs — a blur when several outputs are plausible; the discriminator D,
+which looks at (x, y) pairs patch by patch, penalises such blurry, unrealistic textures.
+
+One step (as ``pix2pix_model.optimize_parameters`` of the reference implementation):
+
+1. ŷ = G(x) — computed once;
+2. **D step**: L_D = ½[ℓ(D(x, ŷ.detach()), 0) + ℓ(D(x, y), 1)], backward, Adam step on D;
+3. **G step** (D frozen): L_G = ℓ(D(x, ŷ), 1) + λ‖ŷ − y‖₁, backward, Adam step on G.
+
+ℓ is the binary cross-entropy on logits (``gan_mode="vanilla"``, the paper's non-saturating form) or the
+squared error (``"lsgan"``, Mao et al.). The learning rate is constant for ``epochs`` epochs, then decays
+linearly towards 0 over ``decay_epochs`` epochs (the paper: 100 + 100).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from dipnb.pix2pix.gan_models import PatchGAN, init_weights
+from dipnb.pix2pix.train import Task, TrainConfig, build_generator, lr_factor, unwrap
+
+__all__ = ["GANLoss", "GANTask", "GAN_MODES", "discriminator_step", "generator_step", "linear_decay", "pix2pix_step"]
+
+GAN_MODES = ("vanilla", "lsgan")
+
+
+class GANLoss(nn.Module):
+    """ℓ(D's output, real?) averaged over all patches: BCE-with-logits (``vanilla``) or MSE (``lsgan``)."""
+
+    def __init__(self, mode: str = "vanilla") -> None:
+        super().__init__()
+        if mode not in GAN_MODES:
+            raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {mode!r}")
+        self.mode = mode
+        self.loss = nn.BCEWithLogitsLoss() if mode == "vanilla" else nn.MSELoss()
+
+    def forward(self, pred: torch.Tensor, real: bool) -> torch.Tensor:
+        target = torch.ones_like(pred) if real else torch.zeros_like(pred)
+        return self.loss(pred.float(), target.float())
+
+    def score(self, pred: torch.Tensor) -> float:
+        """D's mean verdict: the probability 'real' (σ of the logits) for vanilla, the raw output for LSGAN."""
+        p = pred.detach().float()
+        return float((torch.sigmoid(p) if self.mode == "vanilla" else p).mean())
+
+
+def linear_decay(epochs: int, decay_epochs: int):
+    """The paper's LR factor per epoch e (0-based): 1 for e < epochs, then 1 − (e + 1 − epochs)/(decay_epochs + 1)."""
+    if epochs < 0 or decay_epochs < 0:
+        raise ValueError(f"epochs and decay_epochs must be >= 0, got {epochs}, {decay_epochs}")
+
+    def factor(epoch: int) -> float:
+        return 1.0 - max(0, epoch + 1 - epochs) / float(decay_epochs + 1)
+
+    return factor
+
+
+def _backward(loss: torch.Tensor) -> None:
+    loss.backward()
+
+
+def _step(optimizer: torch.optim.Optimizer) -> None:
+    optimizer.step()
+
+
+def discriminator_step(
+    D: nn.Module, opt_D: torch.optim.Optimizer, criterion: GANLoss, x: torch.Tensor, y: torch.Tensor,
+    fake: torch.Tensor, autocast: Callable[[], Any] = contextlib.nullcontext,
+    backward: Callable[[torch.Tensor], None] = _backward,
+    step: Callable[[torch.optim.Optimizer], None] = _step,
+) -> dict[str, float]:
+    """L_D = ½[ℓ(D(x, ŷ.detach()), 0) + ℓ(D(x, y), 1)]; backward; one step of D's optimiser."""
+    opt_D.zero_grad(set_to_none=True)
+    with autocast():
+        pred_fake = D(torch.cat([x, fake.detach()], 1))  # detach: no gradient flows into G from the D step
+        pred_real = D(torch.cat([x, y], 1))
+    loss_D = 0.5 * (criterion(pred_fake, False) + criterion(pred_real, True))
+    backward(loss_D)
+    step(opt_D)
+    return {"D loss": float(loss_D.detach()), "D(real)": criterion.score(pred_real),
+            "D(fake)": criterion.score(pred_fake)}
+
+
+def generator_step(
+    D: nn.Module, opt_G: torch.optim.Optimizer, criterion: GANLoss, x: torch.Tensor, y: torch.Tensor,
+    fake: torch.Tensor, lambda_l1: float, autocast: Callable[[], Any] = contextlib.nullcontext,
+    backward: Callable[[torch.Tensor], None] = _backward,
+    step: Callable[[torch.optim.Optimizer], None] = _step,
+) -> dict[str, float]:
+    """L_G = ℓ(D(x, ŷ), 1) + λ‖ŷ − y‖₁ with D frozen; backward into G; one step of G's optimiser.
+
+    D's parameters are switched to ``requires_grad=False`` for this backward pass (their gradients would be
+    thrown away), and D is called unwrapped from DDP: D is not updated here, so no gradient sync is needed.
+    """
+    D = unwrap(D)
+    opt_G.zero_grad(set_to_none=True)
+    flags = [p.requires_grad for p in D.parameters()]
+    for p in D.parameters():
+        p.requires_grad_(False)
+    try:
+        with autocast():
+            pred_fake = D(torch.cat([x, fake], 1))
+        loss_gan = criterion(pred_fake, True)
+        loss_l1 = (fake.float() - y.float()).abs().mean()
+        loss_G = loss_gan + lambda_l1 * loss_l1 if lambda_l1 else loss_gan
+        backward(loss_G)
+    finally:
+        for p, f in zip(D.parameters(), flags):
+            p.requires_grad_(f)
+    step(opt_G)
+    return {"G(GAN)": float(loss_gan.detach()), "G(L1)": float(loss_l1.detach()), "G loss": float(loss_G.detach())}
+
+
+def pix2pix_step(
+    G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer, opt_D: torch.optim.Optimizer, criterion: GANLoss,
+    x: torch.Tensor, y: torch.Tensor, lambda_l1: float = 100.0,
+    autocast: Callable[[], Any] = contextlib.nullcontext,
+    backward: Callable[[torch.Tensor], None] = _backward,
+    step: Callable[[torch.optim.Optimizer], None] = _step,
+) -> dict[str, float]:
+    """One pix2pix iteration: ŷ = G(x) once, then the D step, then the G step (reusing ŷ).
+
+    ``autocast`` (a context-manager factory, e.g. ``lambda: torch.autocast("cuda", torch.bfloat16)``) wraps the
+    forward passes only; losses, backward passes and optimiser steps run outside it. ``backward(loss)`` and
+    ``step(optimizer)`` default to plain autograd/optimiser calls (the trainer passes GradScaler-aware ones).
+    """
+    with autocast():
+        fake = G(x)
+    stats = discriminator_step(D, opt_D, criterion, x, y, fake, autocast, backward, step)
+    stats.update(generator_step(D, opt_G, criterion, x, y, fake, lambda_l1, autocast, backward, step))
+    return stats
+
+
+class GANTask(Task):
+    """The pix2pix task for :class:`dipnb.pix2pix.train.Trainer` (``--model unet --gan``).
+
+    Builds G (the U-Net for ``config.size``/``ngf``, or the course FCN with ``--model fcn``) and
+    D = :class:`PatchGAN` (``ndf``, ``d_layers``: 0/1/3/5 → 1/16/70/286-pixel patches), initialised with
+    N(0, 0.02); Adam(lr, (β1, β2)) for each; the paper's schedule (constant for ``config.epochs`` epochs, then
+    linear decay to 0 over ``config.decay_epochs``). AMP (autocast + GradScaler) comes from :class:`Task`.
+
+    ``train_step`` returns ``G(GAN)``, ``G(L1)`` (the *unweighted* mean |ŷ − y| of the batch), ``G loss``
+    (= G(GAN) + λ·G(L1)), ``D loss``, ``D(real)`` and ``D(fake)`` (D's mean probability of 'real' on each).
+    """
+
+    def __init__(self, config: TrainConfig, device: torch.device | str = "cpu") -> None:
+        super().__init__(config, torch.device(device))
+        self.lambda_l1 = float(config.lambda_l1)
+        self.criterion = GANLoss(config.gan_mode)
+        G = build_generator(config)
+        if config.model != "unet":
+            init_weights(G)
+        D = init_weights(PatchGAN(6, ndf=config.ndf, n_layers=config.d_layers))
+        fmt = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.models = {"G": G.to(self.device, memory_format=fmt), "D": D.to(self.device, memory_format=fmt)}
+        betas = (config.beta1, config.beta2)
+        self.optimizers = {k: torch.optim.Adam(m.parameters(), lr=config.lr, betas=betas)
+                           for k, m in self.models.items()}
+        self.schedulers = {k: torch.optim.lr_scheduler.LambdaLR(o, lambda e: lr_factor(self.config, e))
+                           for k, o in self.optimizers.items()}
+
+    def train_step(self, inp: torch.Tensor, tgt: torch.Tensor) -> dict[str, float]:
+        """One iteration on a batch (x = ``inp``, y = ``tgt``): ŷ = G(x), the D step, then the G step."""
+        return pix2pix_step(self.models["G"], self.models["D"], self.optimizers["G"], self.optimizers["D"],
+                            self.criterion, inp.to(self.device), tgt.to(self.device), self.lambda_l1,
+                            self.autocast, self.backward, self.step)
+
+    def plot_series(self) -> dict[str, list[str]]:
+        """Live-plot panels: G's two loss parts, D's loss, D's verdicts, and the val L1 of the trainer."""
+        return {
+            "G: GAN part / L1 part": ["G(GAN)", "G(L1)"],
+            "D loss": ["D loss"],
+            "D(real) / D(fake)": ["D(real)", "D(fake)"],
+            "val L1": ["val L1"],
+        }
+
+    def check_state(self, states: Mapping[str, Mapping[str, torch.Tensor]]) -> None:
+        """Check that checkpointed model states fit this task's G and D (clear error on a mismatch).
+
+        A resumed checkpoint must hold both a generator and a discriminator whose tensors have exactly the
+        shapes of this task's networks (same size, ngf, ndf and PatchGAN depth).
+        """
+        missing = [k for k in self.models if k not in states]
+        if missing:
+            raise ValueError(
+                f"the checkpoint has no {' or '.join(missing)} network (it holds {sorted(states)}): it was not "
+                "written by a GAN run (--gan). Start a new run in another --out folder, or resume without --gan."
+            )
+        for name, model in self.models.items():
+            own = unwrap(model).state_dict()
+            theirs = states[name]
+            extra, lacking = set(theirs) - set(own), set(own) - set(theirs)
+            wrong = [k for k in own if k in theirs and tuple(theirs[k].shape) != tuple(own[k].shape)]
+            if extra or lacking or wrong:
+                detail = (f"{len(lacking)} missing, {len(extra)} unexpected, {len(wrong)} with other shapes"
+                          + (f" (e.g. {wrong[0]}: {tuple(theirs[wrong[0]].shape)} vs {tuple(own[wrong[0]].shape)})"
+                             if wrong else ""))
+                raise ValueError(
+                    f"the checkpoint's {name} does not match this run's {type(unwrap(model)).__name__} "
+                    f"({detail}): it was trained with another size / ngf / ndf / d_layers. Resume with the "
+                    "original settings or start a new run in another --out folder."
+                )

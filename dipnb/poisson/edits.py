@@ -1,0 +1,350 @@
+"""Poisson image editing (Pérez, Gangnet & Blake, SIGGRAPH 2003): seamless cloning and the other edits.
+
+Conventions: images are float tensors ``C×H×W`` in [0, 1] (anything :func:`dipnb.images.to_tensor` accepts
+is converted); the mask Ω is given in **source** coordinates; ``offset = (dx, dy)`` moves source pixel (x, y)
+to target pixel (x + dx, y + dy), x to the right, y down. Results are *not* clamped (use
+:func:`dipnb.images.to_uint8` or ``.clamp(0, 1)`` for display); pixels outside Ω are the target's, bit for
+bit; inputs are never modified.
+
+**Offset policy**: pixels of Ω that the offset puts outside the target are dropped with a warning that says
+how many (``outside="clip"``, the default), or the call is refused (``outside="raise"``). Nothing wraps
+around. When the *neighbours* of Ω fall outside the source, the nearest source pixel's value is used.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from dipnb.images import to_tensor
+from dipnb.poisson.guidance import (PoissonSystem, build_system, crop_with_margin, image_gradients,
+                                    import_field, luminance, mixed_field, monochrome_field)
+from dipnb.poisson.mask import check_mask
+from dipnb.poisson.operators import DIRECTIONS, Box, bounding_box
+from dipnb.poisson.solvers import SolveInfo, solve
+
+MODES = ("import", "mixed", "monochrome")
+
+#: Memory budget: images larger than this many pixels (per image) are refused. 36 MP (e.g. 6000×6000)
+#: needs about 3 GB of float32 working memory in the worst case (Ω filling the whole image).
+MAX_PIXELS = 36_000_000
+
+
+def _check_images(source: Any, target: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    src = to_tensor(source, name="source") if not _is_float_image(source) else source
+    tgt = to_tensor(target, name="target") if not _is_float_image(target) else target
+    for name, t in (("source", src), ("target", tgt)):
+        if t.shape[0] not in (1, 3):
+            src_or = to_tensor(t, name=name)  # drops alpha with a warning, or raises
+            if name == "source":
+                src = src_or
+            else:
+                tgt = src_or
+    for name, t in (("source", src), ("target", tgt)):
+        if t.shape[-2] * t.shape[-1] > MAX_PIXELS:
+            raise ValueError(f"{name} has {t.shape[-2]}×{t.shape[-1]} pixels, more than the memory budget "
+                             f"MAX_PIXELS = {MAX_PIXELS:,}; downscale it (dipnb.images.resize) first")
+        lo, hi = t.aminmax()  # one pass, no temporary; NaN and ±inf propagate into min/max
+        if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
+            raise ValueError(f"{name} contains NaN or infinite values; clean them (torch.nan_to_num) first")
+    if src.device != tgt.device:
+        raise ValueError(f"source is on {src.device} but target on {tgt.device}; move both to one device")
+    if src.shape[0] != tgt.shape[0]:
+        warnings.warn(f"source has {src.shape[0]} channel(s), target {tgt.shape[0]}: the gray one is repeated "
+                      "to RGB", stacklevel=3)
+        src, tgt = (src.expand(3, -1, -1) if src.shape[0] == 1 else src,
+                    tgt.expand(3, -1, -1) if tgt.shape[0] == 1 else tgt)
+    dtype = torch.float64 if torch.float64 in (src.dtype, tgt.dtype) else torch.float32
+    return src.to(dtype), tgt.to(dtype)
+
+
+def _is_float_image(x: Any) -> bool:
+    return (isinstance(x, torch.Tensor) and x.is_floating_point() and x.ndim == 3 and x.shape[0] in (1, 3)
+            and x.dtype in (torch.float32, torch.float64))
+
+
+def _check_offset(offset: Any) -> tuple[int, int]:
+    try:
+        dx, dy = offset
+    except (TypeError, ValueError):
+        raise TypeError(f"offset must be a pair (dx, dy) of ints, got {offset!r}") from None
+    for v in (dx, dy):
+        if isinstance(v, (bool, str)) or not isinstance(v, (int, float, torch.Tensor, np.integer, np.floating)) \
+                or not float(v).is_integer():
+            raise TypeError(f"offset must be whole pixels (dx, dy), got {offset!r}; round it first")
+    return int(dx), int(dy)
+
+
+def place_mask(mask: torch.Tensor, target_shape: tuple[int, int], offset: tuple[int, int],
+               outside: str = "clip") -> tuple[torch.Tensor, Box]:
+    """Move Ω (source coordinates) by ``offset`` into the target; returns (Ω on its target box, the box).
+
+    Pixels landing outside the target are dropped with a warning (``outside="clip"``) or refused
+    (``outside="raise"``). Raises ``ValueError`` when nothing of Ω lands in the target.
+    """
+    if outside not in ("clip", "raise"):
+        raise ValueError(f"outside must be 'clip' or 'raise', got {outside!r}")
+    dx, dy = offset
+    Ht, Wt = target_shape
+    sb = bounding_box(mask)
+    ty0, tx0 = max(sb.y0 + dy, 0), max(sb.x0 + dx, 0)
+    ty1, tx1 = min(sb.y0 + sb.h + dy, Ht), min(sb.x0 + sb.w + dx, Wt)
+    total = int(torch.count_nonzero(mask))
+    if ty1 <= ty0 or tx1 <= tx0:
+        raise ValueError(f"offset {offset} puts all of Ω (source box x {sb.x0}..{sb.x0 + sb.w - 1}, y "
+                         f"{sb.y0}..{sb.y0 + sb.h - 1}) outside the {Ht}×{Wt} target; choose an offset that "
+                         "lands it inside")
+    m = mask[ty0 - dy:ty1 - dy, tx0 - dx:tx1 - dx]
+    kept = int(torch.count_nonzero(m))
+    if kept < total:
+        msg = (f"offset {offset} puts {total - kept} of Ω's {total} pixels outside the {Ht}×{Wt} target")
+        if outside == "raise" or kept == 0:
+            raise ValueError(msg + "; move the region inside the target (or pass outside='clip' to drop them)")
+        warnings.warn(msg + "; they were dropped (pass outside='raise' to refuse instead)", stacklevel=3)
+    tb = bounding_box(m)
+    box = Box(ty0 + tb.y0, tx0 + tb.x0, tb.h, tb.w, Ht, Wt)
+    m = m[tb.y0:tb.y0 + tb.h, tb.x0:tb.x0 + tb.w]
+    if box.h == Ht and box.w == Wt and bool(m.all()):
+        raise ValueError("Ω covers the whole target, so eq. 7 has no boundary values f*; leave at least one "
+                         "target pixel outside Ω")
+    return m, box
+
+
+class Problem(NamedTuple):
+    """A Poisson editing problem ready to solve: the system on Ω's box, the full target, a start value."""
+
+    system: PoissonSystem
+    target: torch.Tensor
+    x0: torch.Tensor
+
+    def compose(self, x: torch.Tensor) -> torch.Tensor:
+        """The full image: values ``x`` (on the box) inside Ω, the target everywhere else (bit for bit)."""
+        out = self.target.clone()
+        ys, xs = self.system.box.slices
+        out[..., ys, xs] = torch.where(self.system.m, x.to(out.dtype), out[..., ys, xs])
+        return out
+
+
+def clone_problem(source: Any, target: Any, mask: Any, offset: Sequence[int] = (0, 0), mode: str = "import",
+                  outside: str = "clip") -> Problem:
+    """Build eq. 7 for seamless cloning (checks every input; see :func:`seamless_clone`)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    src, tgt = _check_images(source, target)
+    m = check_mask(mask, tuple(src.shape[-2:])).to(tgt.device)
+    dx, dy = _check_offset(offset)
+    mt, box = place_mask(m, tuple(tgt.shape[-2:]), (dx, dy), outside)
+    g = crop_with_margin(src, box.y0 - dy, box.x0 - dx, box.h, box.w)  # g on the box, 1-px margin
+    t = crop_with_margin(tgt, box.y0, box.x0, box.h, box.w)
+    m_m = torch.nn.functional.pad(mt, (1, 1, 1, 1))
+    if mode == "mixed":
+        system = build_system(t, m_m, box, v=mixed_field(g, t))
+        x0 = system.target
+    else:
+        if mode == "monochrome":
+            g = luminance(g).expand_as(t)
+        system = build_system(t, m_m, box, guide_m=g)
+        x0 = g[..., 1:-1, 1:-1]
+    return Problem(system, tgt, x0)
+
+
+def solve_problem(problem: Problem, solver: str = "auto", return_info: bool = False, **options: Any):
+    """Solve a :class:`Problem` and compose the result (see :func:`seamless_clone` for the options)."""
+    t0 = time.perf_counter()
+    x, info = solve(problem.system, solver, x0=problem.x0, compose=problem.compose, **options)
+    out = problem.compose(x)
+    info.seconds = time.perf_counter() - t0
+    return (out, info) if return_info else out
+
+
+def seamless_clone(source: Any, target: Any, mask: Any, offset: Sequence[int] = (0, 0), mode: str = "import",
+                   solver: str = "auto", *, outside: str = "clip", return_info: bool = False,
+                   **options: Any) -> torch.Tensor | tuple[torch.Tensor, SolveInfo]:
+    """Seamless cloning (Pérez et al. 2003, eq. 7 with eq. 11 / eq. 13): paste Ω of ``source`` into ``target``.
+
+    Solves, for p ∈ Ω shifted by ``offset = (dx, dy)``, |N_p| f_p − Σ_{q∈N_p∩Ω} f_q = Σ_{q∈N_p\\Ω} f*_q +
+    Σ_{q∈N_p} v_pq with v from ``mode``: ``"import"`` (source gradients, eq. 11), ``"mixed"`` (the stronger
+    of source and target gradient per edge, eq. 13) or ``"monochrome"`` (the source's luminance gradients).
+
+    ``solver``: ``"auto"`` (default: ``"dst"`` for a rectangle away from the border when no options or
+    callback are given, else ``"mgpcg"``),
+    ``"mgpcg"`` (options ``tol`` = 1e-5 relative residual, ``max_iter``, ``nu``), ``"dst"``, ``"adam"``
+    (options ``method`` = "fixed" | "course", ``lr``, ``max_steps``, ``tol``, ``patience``). Iterative
+    solvers accept ``callback(step, image, loss)`` (full composited image; return True to stop early) and
+    ``callback_every`` (default 1 for mgpcg, 100 for adam). ``return_info=True`` returns
+    ``(image, SolveInfo)`` with ``.solver``,
+    ``.iterations``, ``.rel_residual``, ``.seconds``. ``outside``: see the module's offset policy. Runs on
+    the device of ``target``; float64 inputs are solved in float64, everything else in float32.
+    """
+    problem = clone_problem(source, target, mask, offset, mode, outside)
+    return solve_problem(problem, solver, return_info=return_info, **options)
+
+
+def paste(source: Any, target: Any, mask: Any, offset: Sequence[int] = (0, 0), outside: str = "clip") -> torch.Tensor:
+    """The naive cut-and-paste that seamless cloning improves on: Ω's source pixels copied into the target."""
+    pb = clone_problem(source, target, mask, offset, "import", outside)
+    return pb.compose(pb.x0)
+
+
+# --------------------------------------------------------------------------------------------------
+# The other edits of the paper: one image, Ω in its own coordinates, a guidance field built from it.
+# --------------------------------------------------------------------------------------------------
+def _image_and_mask(image: Any, mask: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    img, _ = _check_images(image, image)
+    m = check_mask(mask, tuple(img.shape[-2:])).to(img.device)
+    return img, m
+
+
+def field_problem(image: torch.Tensor, mask: torch.Tensor, field: Any) -> Problem:
+    """Eq. 7 on ``image`` (which is also f*) over Ω = ``mask`` with the guidance ``field(crop) → v``.
+
+    ``field`` receives the image cropped to Ω's box with a 1-px margin (``C×(h+2)×(w+2)``, nearest pixel
+    beyond the image) and returns v as ``4×C×h×w`` (v_pq for q = p + up, down, left, right).
+    """
+    mt, box = place_mask(mask, tuple(image.shape[-2:]), (0, 0), "raise")
+    t = crop_with_margin(image, box.y0, box.x0, box.h, box.w)
+    m_m = torch.nn.functional.pad(mt, (1, 1, 1, 1))
+    system = build_system(t, m_m, box, v=field(t))
+    return Problem(system, image, system.target)
+
+
+def edge_map(image: torch.Tensor, sigma: float = 1.0, low: float = 0.05, high: float = 0.15) -> torch.Tensor:
+    """Canny edges (scikit-image) of the luminance, as a bool ``H×W`` tensor on the image's device."""
+    from skimage.feature import canny
+
+    y = luminance(image)[0].detach().to("cpu", torch.float64).numpy()
+    e = canny(y, sigma=sigma, low_threshold=low, high_threshold=high)
+    return torch.from_numpy(e).to(image.device)
+
+
+def texture_flatten(image: Any, mask: Any, edges: Any = None, *, sigma: float = 1.0, low: float = 0.05,
+                    high: float = 0.15, solver: str = "auto", return_info: bool = False, **options: Any):
+    """Texture flattening (Pérez et al. 2003, eq. 12): inside Ω keep only the gradients at edges.
+
+    v_pq = f*_p − f*_q if an edge lies between p and q (E_p or E_q), else 0, where E is a binary edge map
+    (``edges``, or Canny with ``sigma``, ``low``, ``high`` on the luminance). The result looks like a
+    cartoon: flat regions between the edges. Returns the image (and a :class:`SolveInfo`).
+    """
+    img, m = _image_and_mask(image, mask)
+    E = edge_map(img, sigma, low, high) if edges is None else check_mask(edges, tuple(img.shape[-2:]), "edges",
+                                                                                   allow_empty=True)
+    Em = crop_with_margin(E[None].to(img.dtype), *_box_of(m), margin=1)
+
+    def field(t: torch.Tensor) -> torch.Tensor:
+        v = image_gradients(t)
+        keep = image_gradients_or(Em)
+        return v * keep
+
+    pb = field_problem(img, m, field)
+    return solve_problem(pb, solver, return_info=return_info, **options)
+
+
+def _box_of(m: torch.Tensor) -> tuple[int, int, int, int]:
+    b = bounding_box(m)
+    return b.y0, b.x0, b.h, b.w
+
+
+def image_gradients_or(a: torch.Tensor) -> torch.Tensor:
+    """For a 0/1 map cropped with a 1-px margin: [a_p = 1 or a_q = 1] for the 4 neighbours, ``4×1×h×w``."""
+    centre = a[..., 1:-1, 1:-1]
+    h, w = centre.shape[-2:]
+    outs = [torch.maximum(centre, a[..., 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]) for dy, dx in DIRECTIONS]
+    return torch.stack(outs)
+
+
+def illumination_change(image: Any, mask: Any, alpha: float = 0.2, beta: float = 0.2, *, eps: float = 1e-3,
+                        solver: str = "auto", return_info: bool = False, **options: Any):
+    """Local illumination change (Pérez et al. 2003, eq. 15), in the log domain.
+
+    With f = log(image + ε): v = a^β |∇f|^{−β} ∇f, a = ``alpha`` × the mean gradient norm of f over Ω
+    (per channel, as in the paper: "α is 0.2 times the average gradient norm of f* over Ω", β = 0.2).
+    Large gradients are compressed, small ones boosted: shadows and highlights inside Ω even out.
+    Discretely, |∇f| is the central-difference gradient norm per pixel and the factor on edge pq is the
+    mean of its two pixels' factors (so v_pq = −v_qp). Returns exp(f) − ε (and a :class:`SolveInfo`).
+    """
+    if not (alpha > 0 and 0 <= beta < 1):
+        raise ValueError(f"need alpha > 0 and 0 <= beta < 1, got alpha={alpha}, beta={beta}")
+    img, m = _image_and_mask(image, mask)
+    if float(img.min()) < 0:
+        raise ValueError("illumination_change works on non-negative intensities (log domain); clamp the image "
+                         "to [0, 1] first")
+    logi = torch.log(img + eps)
+    y0, x0, h, w = _box_of(m)
+    L = crop_with_margin(logi, y0, x0, h, w, margin=2)
+    gy = (L[..., 2:, 1:-1] - L[..., :-2, 1:-1]) * 0.5
+    gx = (L[..., 1:-1, 2:] - L[..., 1:-1, :-2]) * 0.5
+    norm = torch.sqrt(gx * gx + gy * gy)  # C×(h+2)×(w+2): |∇f| on the box with a 1-px margin
+    inner = norm[..., 1:-1, 1:-1][:, m[y0:y0 + h, x0:x0 + w]]
+    a = (alpha * inner.mean(dim=1)).clamp_min(1e-12).view(-1, 1, 1)
+    factor = a ** beta * norm.clamp_min(1e-6) ** (-beta)
+
+    def field(t: torch.Tensor) -> torch.Tensor:  # t: log-image crop with a 1-px margin
+        v = image_gradients(t)
+        centre = factor[..., 1:-1, 1:-1]
+        hh, ww = centre.shape[-2:]
+        f_pq = torch.stack([0.5 * (centre + factor[..., 1 + dy:1 + dy + hh, 1 + dx:1 + dx + ww])
+                            for dy, dx in DIRECTIONS])
+        return v * f_pq
+
+    pb = field_problem(logi, m, field)
+    out, info = solve_problem(pb, solver, return_info=True, **options)
+    out = torch.where(m, torch.exp(out) - eps, img)  # outside Ω: the input, bit for bit
+    return (out, info) if return_info else out
+
+
+def color_change(image: Any, mask: Any, factors: Sequence[float] | None = (1.5, 0.5, 0.5), recolor: Any = None,
+                 *, solver: str = "auto", return_info: bool = False, **options: Any):
+    """Local colour change (Pérez et al. 2003, section 4, "local colour changes"): seamless cloning (eq. 7,
+    eq. 11) of a recoloured copy of the image into itself over Ω.
+
+    The copy is ``recolor(image)`` if given, else the image with its channels multiplied by ``factors``
+    (R, G, B — as OpenCV's ``colorChange``). Outside Ω the image is untouched; at ∂Ω the colours blend.
+    """
+    img, m = _image_and_mask(image, mask)
+    if recolor is not None:
+        g = to_tensor(recolor(img.clone()), name="recolor(image)").to(img)
+        if g.shape != img.shape:
+            raise ValueError(f"recolor(image) returned shape {tuple(g.shape)}, expected {tuple(img.shape)}")
+    else:
+        fac = torch.as_tensor(factors, dtype=img.dtype, device=img.device).flatten()
+        if fac.numel() != img.shape[0]:
+            raise ValueError(f"factors needs one value per channel ({img.shape[0]}), got {fac.numel()}")
+        g = img * fac.view(-1, 1, 1)
+    return seamless_clone(g, img, m, (0, 0), "import", solver, outside="raise", return_info=return_info,
+                          **options)
+
+
+def seamless_tile(image: Any, *, solver: str = "auto", return_info: bool = False, **options: Any):
+    """Seamless tiling (Pérez et al. 2003, section 4, "seamless tiling"): eq. 7 with v = ∇g over the
+    image's interior, and periodic-compatible boundary values f*_north = f*_south = ½(g_north + g_south),
+    f*_west = f*_east = ½(g_west + g_east) (corners: the mean of the 4 corners). The result tiles without
+    visible seams (its opposite borders are equal).
+    """
+    img, _ = _check_images(image, image)
+    C, H, W = img.shape
+    if H < 3 or W < 3:
+        raise ValueError(f"seamless_tile needs an image of at least 3×3 pixels, got {H}×{W}")
+    fstar = img.clone()
+    ns = 0.5 * (img[:, 0, :] + img[:, -1, :])
+    we = 0.5 * (img[:, :, 0] + img[:, :, -1])
+    fstar[:, 0, :] = ns
+    fstar[:, -1, :] = ns
+    fstar[:, :, 0] = we
+    fstar[:, :, -1] = we
+    corner = 0.25 * (img[:, 0, 0] + img[:, 0, -1] + img[:, -1, 0] + img[:, -1, -1])
+    for y, x in ((0, 0), (0, -1), (-1, 0), (-1, -1)):
+        fstar[:, y, x] = corner
+    mask = torch.zeros(H, W, dtype=torch.bool, device=img.device)
+    mask[1:-1, 1:-1] = True
+    return seamless_clone(img, fstar, mask, (0, 0), "import", solver, outside="raise", return_info=return_info,
+                          **options)
+
+
+__all__ = ["MAX_PIXELS", "MODES", "Problem", "clone_problem", "color_change", "edge_map", "field_problem",
+           "illumination_change", "paste", "place_mask", "seamless_clone", "seamless_tile", "solve_problem",
+           "texture_flatten"]

@@ -1,0 +1,250 @@
+"""Conjugate gradients preconditioned by one geometric multigrid V-cycle ("mgpcg"), for any mask Ω.
+
+* Grids: the box around Ω, padded to a multiple of 2^L, every level stored with a ring of zeros so that
+  the stencil is pure slicing. A cell of level l+1 is active when **all** of its 4 children are (the coarse
+  domain stays inside the fine one; measured 0.2–0.3 residual reduction per iteration against 0.4–0.5 when
+  "any child" counts). Operator A_l = 4^{−l} m_l ∘ (D_l − S), D_l = number of neighbour cells that overlap
+  the image (so masks touching the image border keep their natural boundary).
+* Transfers: cell-centred bilinear prolongation P = (¼[1 2 1])^{⊗2} ∘ nearest-upsampling (weights 9/16,
+  3/16, 3/16, 1/16) and restriction R = Pᵀ/4 = 2×2-average ∘ (¼[1 2 1])^{⊗2}, both masked, so the V-cycle
+  is a symmetric positive-definite preconditioner.
+* Smoother: damped Jacobi (ω = 0.8), ν pre- and ν post-sweeps; coarsest level (≤ ``coarse`` cells a side):
+  a dense Cholesky solve.
+* CG runs on all channels at once (one step length per channel) in the dtype of the inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from dipnb.poisson.guidance import PoissonSystem
+from dipnb.poisson.operators import apply_A, assemble_dense, in_image
+from dipnb.poisson.solvers.base import Callback, SolveInfo
+
+
+@dataclass
+class _Level:
+    h: int
+    w: int
+    m: torch.Tensor  # float mask h×w (interior, contiguous)
+    D: torch.Tensor  # neighbour counts h×w
+    wj: torch.Tensor  # ω / D, masked (Jacobi weights for the unscaled operator D − S)
+    scale: float  # 4^{-l}: A_l = scale · m ∘ (D − S)
+    mP: torch.Tensor  # m / 16 (masked prolongation weight)
+    mR: torch.Tensor  # 4 m / 64 (masked restriction weight, times 4 for the coarse operator's scale)
+    # work buffers (allocated once: fresh large tensors cost page faults on every op)
+    b: torch.Tensor  # C×h×w right-hand side
+    up: torch.Tensor  # C×(h+2)×(w+2) unknowns with a ring of zeros
+    t: torch.Tensor  # C×h×w scratch
+    rp: torch.Tensor  # C×(h+2)×(w+2) residual with a ring of zeros
+    st: torch.Tensor  # C×h×(w+2) scratch for the separable smoothing
+    upb: torch.Tensor | None  # C×(h+4)×(w+4): the coarser level's unknowns upsampled
+    pt: torch.Tensor | None  # C×(h/2)×w scratch for 2×2 pooling
+
+
+def _S(up: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Sum of the 4 neighbours of the interior of a padded array (ring = zeros beyond the grid)."""
+    t = torch.add(up[..., :-2, 1:-1], up[..., 2:, 1:-1], out=out)
+    t += up[..., 1:-1, :-2]
+    t += up[..., 1:-1, 2:]
+    return t
+
+
+def _smooth(ap: torch.Tensor, out: torch.Tensor | None = None, st: torch.Tensor | None = None) -> torch.Tensor:
+    """16 × (¼[1 2 1] ⊗ ¼[1 2 1]) applied to the interior of a padded array."""
+    t = torch.add(ap[..., :-2, :], ap[..., 2:, :], out=st)
+    t.add_(ap[..., 1:-1, :], alpha=2)
+    u = torch.add(t[..., :-2], t[..., 2:], out=out)
+    u.add_(t[..., 1:-1], alpha=2)
+    return u
+
+
+def _pool(s: torch.Tensor, out: torch.Tensor | None = None, tmp: torch.Tensor | None = None) -> torch.Tensor:
+    """Sum of each 2×2 block."""
+    t = torch.add(s[..., 0::2, :], s[..., 1::2, :], out=tmp)
+    return torch.add(t[..., 0::2], t[..., 1::2], out=out)
+
+
+def _upsample(c: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour ×2 upsampling of the last two dims."""
+    *lead, n, m = c.shape
+    return c[..., :, None, :, None].expand(*lead, n, 2, m, 2).reshape(*lead, 2 * n, 2 * m)
+
+
+def _pad(a: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.pad(a, (1, 1, 1, 1))
+
+
+def restrict(r: torch.Tensor) -> torch.Tensor:
+    """R = Pᵀ/4 (weights (1, 3, 3, 1)/8 per axis at stride 2, zero beyond the edges): ``2n×2m`` → ``n×m``."""
+    return _pool(_smooth(_pad(r))) / 64
+
+
+def prolong(c: torch.Tensor) -> torch.Tensor:
+    """Cell-centred bilinear prolongation P (zero beyond the edges): ``n×m`` → ``2n×2m``."""
+    return _smooth(_upsample(_pad(c))[..., 1:-1, 1:-1]) / 16
+
+
+def _ringed(C: int, h: int, w: int, dtype: torch.dtype, dev: torch.device) -> torch.Tensor:
+    """An uninitialised C×(h+2)×(w+2) buffer whose 1-cell ring is zero (the interior is always written)."""
+    a = torch.empty(C, h + 2, w + 2, dtype=dtype, device=dev)
+    a[..., 0, :] = 0
+    a[..., -1, :] = 0
+    a[..., :, 0] = 0
+    a[..., :, -1] = 0
+    return a
+
+
+class MGPreconditioner:
+    """One V-cycle of geometric multigrid on Ω's box, as a linear SPD operator ``z = M⁻¹ r``."""
+
+    def __init__(self, m: torch.Tensor, box_y0: int, box_x0: int, H: int, W: int, dtype: torch.dtype,
+                 channels: int = 3, nu: int = 2, omega: float = 0.8, coarse: int = 24) -> None:
+        h, w = m.shape
+        dev = m.device
+        L = max(0, math.ceil(math.log2(max(h, w) / coarse))) if max(h, w) > coarse else 0
+        f = 2 ** L
+        hp, wp = -(-h // f) * f, -(-w // f) * f
+        self.h, self.w, self.hp, self.wp, self.nu, self.omega, self.L = h, w, hp, wp, nu, omega, L
+        mask = torch.zeros(hp, wp, dtype=torch.bool, device=dev)
+        mask[:h, :w] = m
+        self.levels: list[_Level] = []
+        C = channels
+        for lev in range(L + 1):
+            cell = 2 ** lev
+            hl, wl = mask.shape
+            D = in_image(box_y0, box_x0, hl, wl, H, W, cell=cell, device=dev).sum(0).to(dtype)
+            mf = mask.to(dtype)
+            wj = torch.where(mask, omega / D.clamp_min(1), 0.0).to(dtype)
+
+            def z(*shape: int) -> torch.Tensor:
+                return torch.zeros(C, *shape, dtype=dtype, device=dev)
+
+            def e(*shape: int) -> torch.Tensor:  # scratch that is always overwritten before it is read
+                return torch.empty(C, *shape, dtype=dtype, device=dev)
+
+            self.levels.append(_Level(
+                hl, wl, mf, D, wj, 4.0 ** (-lev), mf / 16, mf / 16, b=z(hl, wl) if lev == 0 else e(hl, wl),
+                up=_ringed(C, hl, wl, dtype, dev), t=e(hl, wl), rp=_ringed(C, hl, wl, dtype, dev), st=e(hl, wl + 2),
+                upb=e(hl + 4, wl + 4) if lev < L else None, pt=e(hl // 2, wl) if lev < L else None))
+            if lev < L:
+                mask = mask.view(hl // 2, 2, wl // 2, 2).all(dim=3).all(dim=1)
+        last = self.levels[-1]
+        A, idx = assemble_dense(mask, last.D, scale=1.0, dtype=torch.float64)
+        self.coarse_idx = idx
+        self.coarse_chol = None
+        if idx.numel():
+            chol, info = torch.linalg.cholesky_ex(A)
+            if int(info) != 0:  # pragma: no cover - the coarse grid lost all Dirichlet cells: shift to stay SPD
+                chol = torch.linalg.cholesky(A + 1e-3 * torch.eye(A.shape[0], dtype=A.dtype, device=A.device))
+            self.coarse_chol = chol.to(dtype)
+
+    def _vcycle(self, lev: int) -> None:
+        """Approximately solve (D − S) u = b on level ``lev`` (in the level's buffers; ``u`` is overwritten)."""
+        L = self.levels[lev]
+        b, up, t = L.b, L.up, L.t
+        u = up[..., 1:-1, 1:-1]
+        if lev == len(self.levels) - 1:
+            u.zero_()
+            if self.coarse_chol is not None:
+                rhs = b.reshape(b.shape[0], -1)[:, self.coarse_idx]
+                sol = torch.cholesky_solve(rhs.T.contiguous(), self.coarse_chol).T
+                flat = torch.zeros(b.shape[0], L.h * L.w, dtype=b.dtype, device=b.device)
+                flat[:, self.coarse_idx] = sol
+                u.copy_(flat.view(b.shape))
+            return
+        torch.mul(b, L.wj, out=u)  # first Jacobi sweep from u = 0
+        for _ in range(self.nu - 1):
+            self._sweep(L)
+        # residual r = m ∘ (b − (D − S) u), restricted: coarse b = 4 R r = 4 pool(smooth(r)) / 64 (masked)
+        _S(up, out=t)
+        t.addcmul_(L.D, u, value=-1).add_(b)
+        torch.mul(t, L.m, out=L.rp[..., 1:-1, 1:-1])
+        _smooth(L.rp, out=t, st=L.st)
+        nxt = self.levels[lev + 1]
+        _pool(t, out=nxt.b, tmp=L.pt)
+        nxt.b.mul_(nxt.mR)
+        self._vcycle(lev + 1)
+        # u += m ∘ P e,  P = smooth ∘ upsample / 16
+        c, hc, wc = nxt.up.shape
+        L.upb.view(c, hc, 2, wc, 2).copy_(nxt.up[:, :, None, :, None].expand(c, hc, 2, wc, 2))
+        _smooth(L.upb[..., 1:-1, 1:-1], out=t, st=L.st)
+        u.addcmul_(t, L.mP)
+        for _ in range(self.nu):
+            self._sweep(L)
+
+    @staticmethod
+    def _sweep(L: _Level) -> None:
+        """u ← u + ω D⁻¹ (b − (D − S) u) on Ω (damped Jacobi)."""
+        u = L.up[..., 1:-1, 1:-1]
+        t = _S(L.up, out=L.t)
+        t.addcmul_(L.D, u, value=-1).add_(L.b)
+        u.addcmul_(t, L.wj)
+
+    def __call__(self, r: torch.Tensor) -> torch.Tensor:
+        L0 = self.levels[0]
+        L0.b[..., :self.h, :self.w] = r
+        self._vcycle(0)
+        return L0.up[..., 1:self.h + 1, 1:self.w + 1]
+
+
+def solve_mgpcg(system: PoissonSystem, x0: torch.Tensor | None = None, tol: float = 1e-5, max_iter: int = 50,
+                nu: int = 2, omega: float = 0.8, coarse: int = 24, callback: Callback | None = None,
+                callback_every: int = 1, compose=None) -> tuple[torch.Tensor, SolveInfo]:
+    """Solve eq. 7 by MG-preconditioned CG until ‖r‖/‖b‖ ≤ ``tol`` in every channel (or ``max_iter``).
+
+    ``x0``: initial values on the box (default: f* there). ``compose(u)`` turns box values into the full
+    image for ``callback(step, image, rel_residual)``, which may return True to stop.
+    """
+    t0 = time.perf_counter()
+    box = system.box
+    mf = system.mf
+    D, b = system.D, system.b
+    C = b.shape[0]
+    M = MGPreconditioner(system.m, box.y0, box.x0, box.H, box.W, b.dtype, channels=C, nu=nu, omega=omega,
+                         coarse=coarse)
+    x = ((system.target if x0 is None else x0) * mf).contiguous()
+    r = b - apply_A(x, D, mf)
+    nb = b.flatten(1).norm(dim=1).clamp_min(1e-30)
+    shape = (-1,) + (1,) * (b.ndim - 1)
+    res = (r.flatten(1).norm(dim=1) / nb)
+    history = [float(res.max())]
+    it = 0
+    stopped = False
+    if history[-1] > tol:
+        pp = torch.zeros(C, x.shape[-2] + 2, x.shape[-1] + 2, dtype=b.dtype, device=b.device)
+        p = pp[..., 1:-1, 1:-1]
+        Ap, tmp = torch.empty_like(x), torch.empty_like(x)
+        z = M(r)
+        p.copy_(z)
+        rz = torch.mul(r, z, out=tmp).flatten(1).sum(1)
+        for it in range(1, max_iter + 1):
+            _S(pp, out=Ap)
+            Ap.addcmul_(D, p, value=-1).neg_().mul_(mf)  # A p = m ∘ (D p − S p)
+            alpha = (rz / torch.mul(p, Ap, out=tmp).flatten(1).sum(1).clamp_min(1e-300)).view(shape)
+            x.addcmul_(p, alpha)
+            r.addcmul_(Ap, alpha, value=-1)
+            res = r.flatten(1).norm(dim=1) / nb
+            history.append(float(res.max()))
+            if callback is not None and compose is not None and it % callback_every == 0:
+                if callback(it, compose(x), history[-1]):
+                    stopped = True
+                    break
+            if history[-1] <= tol:
+                break
+            z = M(r)
+            rz_new = torch.mul(r, z, out=tmp).flatten(1).sum(1)
+            beta = rz_new / rz.clamp_min(1e-300)
+            rz = rz_new
+            p.mul_(beta.view(shape)).add_(z)
+    info = SolveInfo(solver="mgpcg", iterations=it, rel_residual=history[-1], seconds=time.perf_counter() - t0,
+                     converged=history[-1] <= tol, stopped_early=stopped, history=history,
+                     extra={"levels": len(M.levels), "tol": tol})
+    return x, info
+
+
+__all__ = ["MGPreconditioner", "prolong", "restrict", "solve_mgpcg"]

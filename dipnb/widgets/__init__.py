@@ -1,0 +1,31 @@
+"""Interactive widgets for the notebooks: draw a polygon Ω on a photo, place it, blend (notebook 02).
+
+:class:`PolygonState` (plain Python, no front end) holds the polygon and its placement; the ipycanvas views
+in :mod:`dipnb.widgets.canvas` and the app in :mod:`dipnb.widgets.blend_app` are imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dipnb.widgets.polygon import PolygonState, segments_intersect, self_intersections
+
+_LAZY = {
+    "PhotoCanvas": "dipnb.widgets.canvas",
+    "SourceCanvas": "dipnb.widgets.canvas",
+    "TargetCanvas": "dipnb.widgets.canvas",
+    "display_scale": "dipnb.widgets.canvas",
+    "BlendApp": "dipnb.widgets.blend_app",
+    "plot_blend": "dipnb.widgets.blend_app",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dipnb.widgets' has no attribute {name!r}")
+
+
+__all__ = ["PolygonState", "segments_intersect", "self_intersections", *_LAZY]

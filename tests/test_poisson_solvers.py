@@ -1,0 +1,112 @@
+"""Solver internals and contracts: callback / early stop / info, SPD preconditioner, transfers, DST, Adam."""
+
+from __future__ import annotations
+
+import torch
+
+from dipnb.poisson import clone_problem, polygon_mask, seamless_clone, solve_problem
+from dipnb.poisson.operators import apply_A, assemble_dense, laplacian_conv, laplacian_slice
+from dipnb.poisson.solvers.adam import multiscale_expand, multiscale_grads
+from dipnb.poisson.solvers.dst import dst1
+from dipnb.poisson.solvers.mgpcg import MGPreconditioner, prolong, restrict
+
+POLY = [(2, 1), (25, 3), (30, 25), (18, 14), (5, 28)]
+
+
+def _problem(seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    src = torch.rand(3, 30, 40, generator=g, dtype=torch.float64).to(dtype)
+    tgt = torch.rand(3, 36, 34, generator=g, dtype=torch.float64).to(dtype)
+    return src, tgt, polygon_mask(POLY, (30, 40))
+
+
+def test_callback_contract_and_early_stop():
+    src, tgt, m = _problem()
+    calls = []
+
+    def cb(step, f, loss):
+        calls.append((step, tuple(f.shape), type(loss)))
+        return step >= 30  # stop at the third call
+
+    out, info = seamless_clone(src, tgt, m, (3, 2), solver="adam", callback=cb, callback_every=10,
+                               return_info=True)
+    assert [c[0] for c in calls] == [10, 20, 30]
+    assert all(c[1] == (3, 36, 34) and c[2] is float for c in calls)
+    assert info.stopped_early and info.iterations == 30 and info.solver == "adam"
+    assert isinstance(info.rel_residual, float) and info.seconds > 0 and out.shape == tgt.shape
+    # the fast solver reports every iteration to the same callback
+    steps = []
+    out, info = seamless_clone(src, tgt, m, (3, 2), solver="mgpcg", callback=lambda s, f, r: steps.append(s),
+                               return_info=True)
+    assert steps == list(range(1, info.iterations + 1)) and info.converged
+    assert 1 <= info.iterations <= 20 and info.rel_residual <= 1e-5
+
+
+def test_preconditioner_is_symmetric_positive_definite():
+    m = polygon_mask([(3, 2), (60, 5), (55, 50), (30, 35), (5, 58)], (64, 70))
+    M = MGPreconditioner(m, 0, 0, 64, 70, torch.float64, channels=1, coarse=8)
+    assert len(M.levels) >= 3
+    g = torch.Generator().manual_seed(0)
+    r1 = torch.randn(1, 64, 70, generator=g, dtype=torch.float64) * m
+    r2 = torch.randn(1, 64, 70, generator=g, dtype=torch.float64) * m
+    z1, z2 = M(r1).clone(), M(r2).clone()
+    assert torch.allclose((z1 * r2).sum(), (r1 * z2).sum(), rtol=1e-10)
+    assert float((z1 * r1).sum()) > 0 and float((z2 * r2).sum()) > 0
+    assert torch.equal(z1 * ~m, torch.zeros_like(z1))
+
+
+def test_restriction_is_prolongation_transposed_over_four():
+    g = torch.Generator().manual_seed(1)
+    c = torch.randn(2, 5, 6, generator=g, dtype=torch.float64)
+    f = torch.randn(2, 10, 12, generator=g, dtype=torch.float64)
+    assert torch.allclose((prolong(c) * f).sum(), 4 * (c * restrict(f)).sum())
+    # bilinear: a constant stays constant away from the (zero) edges; weights sum to one
+    p = prolong(torch.ones(1, 4, 4, dtype=torch.float64))
+    assert torch.allclose(p[0, 1:-1, 1:-1], torch.ones(6, 6, dtype=torch.float64))
+
+
+def test_dst1_matches_its_matrix_and_is_an_involution_up_to_scale():
+    n = 7
+    k = torch.arange(n, dtype=torch.float64)
+    S = torch.sin(torch.pi * (k[:, None] + 1) * (k[None, :] + 1) / (n + 1))
+    x = torch.randn(3, n, dtype=torch.float64)
+    assert torch.allclose(dst1(x), x @ S.T)
+    assert torch.allclose(dst1(dst1(x)) * 2 / (n + 1), x)
+
+
+def test_operator_matches_dense_matrix_and_teaching_stencils():
+    m = polygon_mask(POLY, (30, 40))
+    D = torch.full((30, 40), 4.0, dtype=torch.float64)
+    D[0, :] -= 1
+    D[:, 0] -= 1
+    A, idx = assemble_dense(m, D)
+    u = torch.randn(1, 30, 40, dtype=torch.float64) * m
+    assert torch.allclose(apply_A(u, D, m.double()).flatten()[idx], A @ u.flatten()[idx])
+    f = torch.randn(3, 12, 13)
+    assert torch.allclose(laplacian_conv(f), laplacian_slice(f), atol=1e-5)
+
+
+def test_course_adam_stops_by_its_rule_and_fixed_adam_converges():
+    src, tgt, m = _problem(2)
+    exact = seamless_clone(src.double(), tgt.double(), m, (3, 2), tol=1e-12)
+    pb = clone_problem(src, tgt, m, (3, 2))
+    course, info_c = solve_problem(pb, "adam", return_info=True, method="course", max_steps=400, tol=1e-3,
+                                   patience=50)
+    assert info_c.iterations < 400  # the |Δloss| < tol over `patience` steps rule fired
+    assert info_c.history[-1] < info_c.history[0]
+    fixed, info_f = solve_problem(pb, "adam", return_info=True)
+    err_c = float((course.double() - exact).abs().max()) * 255
+    err_f = (fixed.double() - exact).abs() * 255
+    assert float(err_f.mean()) <= 1.0 and err_f.max() < err_c  # fixes: mean within one grey level
+
+
+def test_multiscale_gradient_equals_autograd():
+    m = polygon_mask([(3, 2), (30, 5), (28, 29), (5, 30)], (32, 32))
+    M = MGPreconditioner(m, 0, 0, 32, 32, torch.float64, channels=1, coarse=8)
+    masks = [lv.m for lv in M.levels]
+    g = torch.Generator().manual_seed(3)
+    coeffs = [torch.randn(1, lv.h, lv.w, generator=g, dtype=torch.float64, requires_grad=True) for lv in M.levels]
+    w = torch.randn(1, 32, 32, generator=g, dtype=torch.float64)
+    (multiscale_expand(coeffs, masks) * w).sum().backward()
+    for c, gc in zip(coeffs, multiscale_grads(w, masks)):
+        assert torch.allclose(c.grad, gc)

@@ -1,0 +1,236 @@
+"""The trainer: exact resume, NaN detection, refusing foreign runs/checkpoints, batches, schedule, config errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dipnb.pix2pix import train as T
+from dipnb.pix2pix.models import FCN
+
+
+def make_pairs(root: Path, n_train: int = 16, n_val: int = 4, size: int = 32, seed: int = 0) -> Path:
+    """A tiny pix2pix-format dataset: smooth random A images, B = a colour transform of A (learnable)."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("val", n_val)):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            low = rng.random((4, 4, 3))
+            a = np.asarray(Image.fromarray((low * 255).astype(np.uint8)).resize((size, size), Image.BILINEAR))
+            b = 255 - a[..., ::-1]
+            Image.fromarray(np.concatenate([a, b], axis=1)).save(root / split / f"{i + 1}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory) -> Path:
+    return make_pairs(tmp_path_factory.mktemp("pairs"))
+
+
+def cfg(data: Path, **kw) -> T.TrainConfig:
+    base = dict(data=str(data), model="fcn", size=32, batch_size=4, epochs=2, max_steps=2, seed=3)
+    base.update(kw)
+    return T.TrainConfig(**base)
+
+
+def losses(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+@pytest.mark.slow
+def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(pairs, tmp_path):
+    full = T.train(cfg(pairs), tmp_path / "full", progress=False, verbose=False)
+    T.train(cfg(pairs, epochs=1), tmp_path / "split", progress=False, verbose=False)
+    resumed = T.train(cfg(pairs), tmp_path / "split", resume=True, progress=False, verbose=False)
+    assert len(full.history) == len(resumed.history) == 2
+    assert losses(full.history) == losses(resumed.history)  # exact float equality, every column
+    assert losses(T.read_history(tmp_path / "full")) == losses(T.read_history(tmp_path / "split"))
+    a, b = (T.load_checkpoint(p / "checkpoint.pt") for p in (tmp_path / "full", tmp_path / "split"))
+    for k, v in a["models"]["G"].items():
+        assert torch.equal(v, b["models"]["G"][k]), k
+    assert a["epoch"] == b["epoch"] == 2
+    # The run trained: the loss changed, samples and the loss figure exist, no temporary files are left.
+    assert full.history[0]["train L1"] != full.history[1]["train L1"]
+    assert sorted(p.name for p in (tmp_path / "full" / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    assert (tmp_path / "full" / "loss.png").is_file()
+    assert not [p for p in (tmp_path / "full").rglob("*tmp*")]
+
+
+def test_nan_loss_stops_with_a_clear_error(pairs, tmp_path):
+    trainer = T.Trainer(cfg(pairs), tmp_path / "nan", progress=False, verbose=False)
+    calls = {"n": 0}
+
+    def inject_nan(module, args, output):
+        calls["n"] += 1
+        return output * float("nan") if calls["n"] == 2 else output
+
+    trainer.task.models["G"].register_forward_hook(inject_nan)
+    with pytest.raises(T.NonFiniteLossError, match=r"non-finite loss .*epoch 1, step 2.*--lr"):
+        trainer.fit()
+    assert not (tmp_path / "nan" / "checkpoint.pt").exists()  # nothing was saved from the diverged run
+
+
+def test_huge_learning_rate_diverges_into_the_nan_error(pairs, tmp_path):
+    """An absurd lr (1e30) blows the weights up to inf; the trainer stops instead of training on NaNs."""
+    with pytest.raises(T.NonFiniteLossError, match="training diverged"):
+        T.train(cfg(pairs, lr=1e30, max_steps=4, epochs=3), tmp_path / "lr", progress=False, verbose=False)
+
+
+def test_output_folder_holding_another_run_is_refused(pairs, tmp_path):
+    out = tmp_path / "run"
+    T.train(cfg(pairs, epochs=1, max_steps=1), out, progress=False, verbose=False)
+    with pytest.raises(T.CheckpointError, match="already holds a training run.*--resume.*--overwrite"):
+        T.Trainer(cfg(pairs, epochs=1, max_steps=1), out, progress=False, verbose=False)
+    # --overwrite replaces it.
+    T.train(cfg(pairs, epochs=1, max_steps=1, seed=4), out, overwrite=True, progress=False, verbose=False)
+    assert T.load_checkpoint(out / "checkpoint.pt")["config"]["seed"] == 4
+    # A history.csv without a checkpoint is a foreign/broken run: not resumable.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "history.csv").write_text("epoch,loss\n1,0.5\n")
+    with pytest.raises(T.CheckpointError, match="no checkpoint.pt"):
+        T.Trainer(cfg(pairs), other, resume=True, progress=False, verbose=False)
+
+
+def test_resume_with_another_configuration_or_model_is_refused(pairs, tmp_path):
+    out = tmp_path / "run"
+    T.train(cfg(pairs, epochs=1, max_steps=1), out, progress=False, verbose=False)
+    with pytest.raises(T.CheckpointError, match=r"different configuration:\n  lr: checkpoint 0.001, now 0.01"):
+        T.Trainer(cfg(pairs, epochs=2, max_steps=1, lr=1e-2), out, resume=True, progress=False, verbose=False)
+    with pytest.raises(T.CheckpointError, match="direction: checkpoint 'AtoB', now 'BtoA'"):
+        T.Trainer(cfg(pairs, max_steps=1, direction="BtoA"), out, resume=True, progress=False, verbose=False)
+    with pytest.raises(T.CheckpointError, match="model: checkpoint 'fcn', now 'unet'"):
+        T.Trainer(cfg(pairs, max_steps=1, model="unet"), out, resume=True, progress=False, verbose=False)
+    # Raising epochs is allowed: the run continues.
+    tr = T.train(cfg(pairs, epochs=2, max_steps=1), out, resume=True, progress=False, verbose=False)
+    assert [r["epoch"] for r in tr.history] == [1, 2]
+
+
+def test_checkpoint_whose_networks_do_not_fit_is_refused(pairs, tmp_path):
+    """Same config, but G's weights come from another architecture (e.g. an older FCN): clear error."""
+    out = tmp_path / "run"
+    T.train(cfg(pairs, epochs=1, max_steps=1), out, progress=False, verbose=False)
+    ck = torch.load(out / "checkpoint.pt", weights_only=True)
+    ck["models"]["G"] = FCN(channels=(32, 64, 128, 256, 256)).state_dict()
+    torch.save(ck, out / "checkpoint.pt")
+    with pytest.raises(T.CheckpointError, match="model 'G' .* does not fit the current network"):
+        T.Trainer(cfg(pairs, max_steps=1), out, resume=True, progress=False, verbose=False)
+    ck["models"] = {"G": ck["models"]["G"], "D": {}}
+    torch.save(ck, out / "checkpoint.pt")
+    with pytest.raises(T.CheckpointError, match=r"holds models \['D', 'G'\].*another model or task"):
+        T.Trainer(cfg(pairs, max_steps=1), out, resume=True, progress=False, verbose=False)
+
+
+def test_foreign_or_truncated_checkpoint_files_are_refused(pairs, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    torch.save({"state_dict": FCN().state_dict()}, out / "checkpoint.pt")
+    with pytest.raises(T.CheckpointError, match="not a checkpoint written by dipnb.pix2pix.train"):
+        T.Trainer(cfg(pairs), out, resume=True, progress=False, verbose=False)
+    good = tmp_path / "good"
+    T.train(cfg(pairs, epochs=1, max_steps=1), good, progress=False, verbose=False)
+    data = (good / "checkpoint.pt").read_bytes()
+    (out / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(T.CheckpointError, match="truncated, corrupt or from another program"):
+        T.Trainer(cfg(pairs), out, resume=True, progress=False, verbose=False)
+
+
+def test_missing_data_folder_and_bad_configs_are_explained(tmp_path, pairs):
+    with pytest.raises(FileNotFoundError, match="does not exist.*--data"):
+        T.Trainer(cfg(tmp_path / "nowhere"), tmp_path / "o", progress=False)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        cfg(pairs, size=48)
+    with pytest.raises(ValueError, match="direction"):
+        cfg(pairs, direction="AB")
+    with pytest.raises(ValueError, match="model"):
+        cfg(pairs, model="resnet")
+    with pytest.raises(ValueError, match="amp"):
+        cfg(pairs, amp="fp8")
+    with pytest.raises(TypeError, match="TrainConfig"):
+        T.Trainer(dataclasses.asdict(cfg(pairs)), tmp_path / "o")
+    assert cfg(pairs).lr == 1e-3 and cfg(pairs, gan=True, model="unet").lr == 2e-4
+
+
+def test_epoch_batches_shard_every_global_batch_and_depend_only_on_seed_and_epoch():
+    single = T.epoch_batches(10, 4, seed=1, epoch=3)
+    assert single == T.epoch_batches(10, 4, seed=1, epoch=3)
+    assert single != T.epoch_batches(10, 4, seed=1, epoch=4)
+    assert sorted(i for b in single for i in b) == list(range(10)) and [len(b) for b in single] == [4, 4, 2]
+    shards = [T.epoch_batches(10, 4, seed=1, epoch=3, rank=r, world_size=2) for r in range(2)]
+    for k, batch in enumerate(single):
+        assert shards[0][k] + shards[1][k] == batch  # rank 0's shard then rank 1's = the single-process batch
+    # A last global batch of 1 image cannot feed 2 ranks: every rank drops it, so all take the same number of steps.
+    assert [len(T.epoch_batches(9, 4, seed=1, epoch=0, rank=r, world_size=2)) for r in range(2)] == [2, 2]
+    assert [len(b) for b in T.epoch_batches(10, 4, seed=1, epoch=0, rank=1, world_size=2)] == [2, 2, 1]
+    assert T.epoch_batches(10, 4, seed=1, epoch=3, max_steps=2) == single[:2]
+
+
+def test_world_size_must_divide_the_batch():
+    assert T.per_rank_batch(8, 2) == 4
+    with pytest.raises(ValueError, match="cannot be split over 3 processes.*--batch-size"):
+        T.per_rank_batch(8, 3)
+
+
+def test_learning_rate_schedule_step_and_linear_decay():
+    c = T.TrainConfig(epochs=2, decay_epochs=3, lr_step=0)
+    assert [T.lr_factor(c, e) for e in range(5)] == [1, 1, 0.75, 0.5, 0.25]
+    c = T.TrainConfig(epochs=6, lr_step=2, lr_gamma=0.5)
+    assert [T.lr_factor(c, e) for e in range(6)] == [1, 1, 0.5, 0.5, 0.25, 0.25]
+    assert c.total_epochs == 6
+
+
+def test_amp_is_off_on_cpu_and_the_from_settings_helper(pairs):
+    amp = T.Amp("auto", torch.device("cpu"))
+    assert not amp.enabled and not amp.scaler.is_enabled()
+    from dipnb.config import PROFILES
+
+    c = T.TrainConfig.from_settings(PROFILES["ci"].fcn, data=str(pairs))
+    assert c.size == PROFILES["ci"].fcn.image_size and c.max_steps == PROFILES["ci"].fcn.max_steps
+    assert math.isclose(c.lr, PROFILES["ci"].fcn.lr)
+
+
+class MSETask(T.Task):
+    """A task written against the documented protocol: the trainer must run it without knowing it."""
+
+    def __init__(self, config, device):
+        super().__init__(config, device)
+        G = FCN(channels=(8, 8, 8, 8, 8)).to(self.device)
+        self.models = {"G": G}
+        self.optimizers = {"G": torch.optim.SGD(G.parameters(), lr=0.1)}
+        self.schedulers = {"G": torch.optim.lr_scheduler.StepLR(self.optimizers["G"], 1, gamma=0.5)}
+
+    def train_step(self, inp, tgt):
+        G, opt = self.models["G"], self.optimizers["G"]
+        opt.zero_grad(set_to_none=True)
+        with self.autocast():
+            loss = ((G(inp).float() - tgt) ** 2).mean()
+        self.backward(loss)
+        self.step(opt)
+        return {"train MSE": loss.item()}
+
+    def plot_series(self):
+        return {"MSE": ["train MSE"], "L1": ["val L1"]}
+
+
+@pytest.mark.parametrize("amp", ["off", "bf16"])
+def test_a_custom_task_plugs_into_the_trainer(pairs, tmp_path, amp):
+    tr = T.train(cfg(pairs, epochs=2, max_steps=2, amp=amp), tmp_path / "mse", task_cls=MSETask, progress=False,
+                 verbose=False)
+    assert [set(r) for r in tr.history] == [{"epoch", "train MSE", "val L1", "lr", "seconds"}] * 2
+    assert [r["lr"] for r in tr.history] == [0.1, 0.05]  # the scheduler was stepped once per epoch
+    assert all(math.isfinite(r["train MSE"]) and math.isfinite(r["val L1"]) for r in tr.history)
+    assert T.load_checkpoint(tmp_path / "mse" / "checkpoint.pt")["task"].endswith("MSETask")
+
+
+@pytest.mark.slow
+def test_dataloader_workers_do_not_change_the_run(pairs, tmp_path):
+    """Augmentations depend on (seed, epoch, index) only, so worker processes see exactly the same batches."""
+    a = T.train(cfg(pairs, epochs=2, max_steps=2), tmp_path / "w0", progress=False, verbose=False)
+    b = T.train(cfg(pairs, epochs=2, max_steps=2, num_workers=2), tmp_path / "w2", progress=False, verbose=False)
+    assert losses(a.history) == losses(b.history)
