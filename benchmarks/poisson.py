@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
                 t, (o, inf) = timed(lambda: solve_problem(pb, "adam", return_info=True, **kw), 1)
                 amax, amean = errors(o, ref, omega)
                 print(f"{'  adam ' + method:>18} {'':>9} | {'':>8} | {'':>7} {'':>14} | {'adam':>6} "
-                      f"{inf.iterations:>5} steps {t:>8.2f} s {amax:>7.2f}/{amean:>7.3f}")
+                      f"{inf.iterations:>5} steps {t:>8.2f} s {amax:>7.4f}/{amean:>7.4f}")
     print()
     worst = max(r[4] for r in rows)
     print(f"default solver: worst max error {worst:.4f} (target ≤ 0.05), "

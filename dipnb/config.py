@@ -121,7 +121,8 @@ PROFILES: dict[str, Profile] = {
         poisson=PoissonSettings(image_size=384, adam_size=128, adam_steps=3000, adam_preview_every=100,
                                 fixed_adam_steps=300, study_sizes=(64, 128, 256)),
         fcn=FCNSettings(image_size=64, batch_size=8, epochs=15, sample_every=5),
-        # ~40 s of 1-thread CPU per GAN epoch (400 pairs at 64², batch 4): notebook 07's three runs ≈ 15 min.
+        # pix2pix: ~40 s of 1-thread CPU per GAN epoch (400 pairs at 64², batch 4); notebook 07 (segmenter + three
+        # 10-epoch runs) is estimated at ~12 min on 2 quiet cores, ~22 min on 1 thread.
         pix2pix=Pix2PixSettings(image_size=64, batch_size=4, epochs=5, decay_epochs=5),
     ),
     "gpu": Profile(

@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from dipnb.images import to_tensor
-from dipnb.poisson.guidance import (PoissonSystem, build_system, crop_with_margin, image_gradients,
-                                    import_field, luminance, mixed_field, monochrome_field)
+from dipnb.poisson.guidance import PoissonSystem, build_system, crop_with_margin, image_gradients, luminance, mixed_field
 from dipnb.poisson.mask import check_mask
 from dipnb.poisson.operators import DIRECTIONS, Box, bounding_box
 from dipnb.poisson.solvers import SolveInfo, solve

@@ -8,8 +8,9 @@
 * Transfers: cell-centred bilinear prolongation P = (¼[1 2 1])^{⊗2} ∘ nearest-upsampling (weights 9/16,
   3/16, 3/16, 1/16) and restriction R = Pᵀ/4 = 2×2-average ∘ (¼[1 2 1])^{⊗2}, both masked, so the V-cycle
   is a symmetric positive-definite preconditioner.
-* Smoother: damped Jacobi (ω = 0.8), ν pre- and ν post-sweeps; coarsest level (≤ ``coarse`` cells a side):
-  a dense Cholesky solve.
+* Smoother: damped Jacobi (ω = 0.8), ν = 2 pre- and post-sweeps on the coarse levels and ν₀ = 1 on the finest
+  (measured: the same 9 iterations at 800² as ν₀ = 2, ~15 % less time); coarsest level (≤ ``coarse`` cells a
+  side): a dense Cholesky solve.
 * CG runs on all channels at once (one step length per channel) in the dtype of the inputs.
 """
 
@@ -103,13 +104,14 @@ class MGPreconditioner:
     """One V-cycle of geometric multigrid on Ω's box, as a linear SPD operator ``z = M⁻¹ r``."""
 
     def __init__(self, m: torch.Tensor, box_y0: int, box_x0: int, H: int, W: int, dtype: torch.dtype,
-                 channels: int = 3, nu: int = 2, omega: float = 0.8, coarse: int = 24) -> None:
+                 channels: int = 3, nu: int = 2, omega: float = 0.8, coarse: int = 24, nu0: int | None = None) -> None:
         h, w = m.shape
         dev = m.device
         L = max(0, math.ceil(math.log2(max(h, w) / coarse))) if max(h, w) > coarse else 0
         f = 2 ** L
         hp, wp = -(-h // f) * f, -(-w // f) * f
         self.h, self.w, self.hp, self.wp, self.nu, self.omega, self.L = h, w, hp, wp, nu, omega, L
+        self.nu0 = nu if nu0 is None else nu0
         mask = torch.zeros(hp, wp, dtype=torch.bool, device=dev)
         mask[:h, :w] = m
         self.levels: list[_Level] = []
@@ -158,7 +160,8 @@ class MGPreconditioner:
                 u.copy_(flat.view(b.shape))
             return
         torch.mul(b, L.wj, out=u)  # first Jacobi sweep from u = 0
-        for _ in range(self.nu - 1):
+        nu = self.nu0 if lev == 0 else self.nu
+        for _ in range(nu - 1):
             self._sweep(L)
         # residual r = m ∘ (b − (D − S) u), restricted: coarse b = 4 R r = 4 pool(smooth(r)) / 64 (masked)
         _S(up, out=t)
@@ -174,7 +177,7 @@ class MGPreconditioner:
         L.upb.view(c, hc, 2, wc, 2).copy_(nxt.up[:, :, None, :, None].expand(c, hc, 2, wc, 2))
         _smooth(L.upb[..., 1:-1, 1:-1], out=t, st=L.st)
         u.addcmul_(t, L.mP)
-        for _ in range(self.nu):
+        for _ in range(nu):
             self._sweep(L)
 
     @staticmethod
@@ -193,9 +196,14 @@ class MGPreconditioner:
 
 
 def solve_mgpcg(system: PoissonSystem, x0: torch.Tensor | None = None, tol: float = 1e-5, max_iter: int = 50,
-                nu: int = 2, omega: float = 0.8, coarse: int = 24, callback: Callback | None = None,
+                nu: int = 2, omega: float = 0.8, coarse: int = 24, nu0: int | None = 1,
+                callback: Callback | None = None,
                 callback_every: int = 1, compose=None) -> tuple[torch.Tensor, SolveInfo]:
     """Solve eq. 7 by MG-preconditioned CG until ‖r‖/‖b‖ ≤ ``tol`` in every channel (or ``max_iter``).
+
+    ``tol`` = 1e-5 keeps the error below 0.01 grey levels (0..255) in float32 on the benchmark's problems;
+    ``nu`` / ``nu0``: Jacobi sweeps on coarse levels / the finest level; ``omega``: Jacobi damping;
+    ``coarse``: largest side of the coarsest grid (solved by dense Cholesky).
 
     ``x0``: initial values on the box (default: f* there). ``compose(u)`` turns box values into the full
     image for ``callback(step, image, rel_residual)``, which may return True to stop.
@@ -206,7 +214,7 @@ def solve_mgpcg(system: PoissonSystem, x0: torch.Tensor | None = None, tol: floa
     D, b = system.D, system.b
     C = b.shape[0]
     M = MGPreconditioner(system.m, box.y0, box.x0, box.H, box.W, b.dtype, channels=C, nu=nu, omega=omega,
-                         coarse=coarse)
+                         coarse=coarse, nu0=nu0)
     x = ((system.target if x0 is None else x0) * mf).contiguous()
     r = b - apply_A(x, D, mf)
     nb = b.flatten(1).norm(dim=1).clamp_min(1e-30)
