@@ -39,7 +39,7 @@ def test_callback_contract_and_early_stop():
     out, info = seamless_clone(src, tgt, m, (3, 2), solver="mgpcg", callback=lambda s, f, r: steps.append(s),
                                return_info=True)
     assert steps == list(range(1, info.iterations + 1)) and info.converged
-    assert 1 <= info.iterations <= 20 and info.rel_residual <= 1e-5
+    assert 1 <= info.iterations <= 20 and info.rel_residual <= 3e-5
 
 
 def test_preconditioner_is_symmetric_positive_definite():

@@ -10,7 +10,8 @@ from dipnb.poisson.mask import polygon_mask
 
 
 def star_polygon(size: int, vertices: int = 14, seed: int = 0, margin: int = 10) -> np.ndarray:
-    """An irregular star-shaped polygon whose bounding box is exactly ``size``×``size``, offset by ``margin``."""
+    """An irregular star-shaped polygon whose bounding box is ``size``×``size`` (its mask's: 1–3 pixels less),
+    offset by ``margin``."""
     rng = np.random.default_rng(seed)
     ang = np.sort(rng.uniform(0, 2 * np.pi, vertices))
     r = rng.uniform(0.6, 1.0, vertices)

@@ -172,7 +172,7 @@ def seamless_clone(source: Any, target: Any, mask: Any, offset: Sequence[int] = 
 
     ``solver``: ``"auto"`` (default: ``"dst"`` for a rectangle away from the border when no options or
     callback are given, else ``"mgpcg"``),
-    ``"mgpcg"`` (options ``tol`` = 1e-5 relative residual, ``max_iter``, ``nu``), ``"dst"``, ``"adam"``
+    ``"mgpcg"`` (options ``tol`` = 3e-5 relative residual, ``max_iter``, ``nu``), ``"dst"``, ``"adam"``
     (options ``method`` = "fixed" | "course", ``lr``, ``max_steps``, ``tol``, ``patience``). Iterative
     solvers accept ``callback(step, image, loss)`` (full composited image; return True to stop early) and
     ``callback_every`` (default 1 for mgpcg, 100 for adam). ``return_info=True`` returns

@@ -75,9 +75,12 @@ def polygon_mask(points: Sequence[Sequence[float]] | np.ndarray | torch.Tensor, 
         raise ValueError(f"a polygon needs at least 3 distinct points, got {len(np.unique(pts, axis=0))}; "
                          "add more vertices")
     x, y = pts[:, 0], pts[:, 1]
-    area = 0.5 * abs(float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y)))
+    # Degenerate = all vertices on one line. (Not "signed area 0": a symmetric bow-tie has signed area 0 yet
+    # encloses two lobes of pixels.) Cross products of every vertex with the longest chord from vertex 0.
+    d = pts - pts[0]
+    far = d[np.argmax(np.hypot(d[:, 0], d[:, 1]))]
     extent = max(float(np.ptp(x)), float(np.ptp(y)), 1.0)
-    if area <= 1e-9 * extent * extent:
+    if np.abs(d[:, 0] * far[1] - d[:, 1] * far[0]).max() <= 1e-9 * extent * extent:
         raise ValueError("the polygon has zero area (all vertices on one line); draw a polygon that encloses a region")
     if x.max() < -0.5 or x.min() > w - 0.5 or y.max() < -0.5 or y.min() > h - 0.5:
         raise ValueError(f"the polygon (x in [{x.min():g}, {x.max():g}], y in [{y.min():g}, {y.max():g}]) lies "

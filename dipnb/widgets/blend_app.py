@@ -48,7 +48,7 @@ class BlendApp:
     source, target:
         Float tensors ``C×H×W`` in [0, 1]: the image g that Ω is cut from and the image f* it is pasted into.
     settings:
-        ``P.poisson`` of the profile (``image_size``: size of uploaded photos; ``adam_steps``, ``adam_preview_every``:
+        ``P.poisson`` of the profile (``image_size``: size of uploaded photos; ``fixed_adam_steps``, ``adam_preview_every``:
         budget and preview period of the live Adam solver), or ``None``.
     display_size:
         Longest side of each canvas in screen pixels (photos are scaled to it; clicks are mapped back exactly).
@@ -58,10 +58,10 @@ class BlendApp:
                  display_size: int = 384, figures_dir: str | Path | None = None) -> None:
         self.image_size = int(getattr(settings, "image_size", 256))
         #: options for ``seamless_clone(..., solver="adam")``: the fixed method of notebook 03 (Pérez's gradient
-        #: energy, multiscale start) for ``P.poisson.adam_steps`` steps; ``method="course"`` gives the course's
-        #: original method
+        #: energy, multiscale start) for ``P.poisson.fixed_adam_steps`` steps; ``method="course"`` gives the
+        #: course's original method
         self.adam_options: dict[str, Any] = {"method": "fixed",
-                                             "max_steps": int(getattr(settings, "adam_steps", 300))}
+                                             "max_steps": int(getattr(settings, "fixed_adam_steps", 300))}
         self.preview_every = max(1, int(getattr(settings, "adam_preview_every", 50)))
         self.display_size = int(display_size)
         self._figures_dir = Path(figures_dir) if figures_dir is not None else None

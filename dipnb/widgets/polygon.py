@@ -76,27 +76,6 @@ def self_intersections(points: Sequence[Point], closed: bool = True) -> list[tup
     return out
 
 
-def even_odd_mask(points: Sequence[Point], shape: tuple[int, int]) -> torch.Tensor:
-    """Pixel-centre even-odd rasterisation, O(H·W·N): the rule of :func:`dipnb.poisson.polygon_mask`.
-
-    Used only for outlines that ``polygon_mask`` refuses as "zero area" although they enclose pixels: a
-    self-intersecting polygon whose lobes have opposite orientation (a symmetric bow-tie) has signed area 0.
-    """
-    import numpy as np
-
-    pts = np.asarray(points, dtype=np.float64)
-    h, w = shape
-    yc = np.arange(h, dtype=np.float64)[:, None, None]
-    xc = np.arange(w, dtype=np.float64)[None, :, None]
-    x0, y0 = pts[:, 0], pts[:, 1]
-    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-    straddle = (y0 <= yc) != (y1 <= yc)  # H×1×N, half-open: a vertex on the scan line counts once
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x_cross = x0 + (yc - y0) * (x1 - x0) / (y1 - y0)  # H×1×N
-    crossings = (straddle & (x_cross <= xc)).sum(-1)  # H×W: crossings at or left of the centre
-    return torch.from_numpy(crossings % 2 == 1)
-
-
 def _finite_pair(x: Any, y: Any, what: str) -> Point:
     try:
         fx, fy = float(x), float(y)
@@ -416,17 +395,7 @@ class PolygonState:
     def _rasterise(self) -> torch.Tensor:
         from dipnb.poisson import polygon_mask
 
-        try:
-            return polygon_mask(self._points, self.source_shape)
-        except ValueError as err:
-            # polygon_mask tests the *signed* area, which is 0 for a symmetric bow-tie that still encloses
-            # pixels; rasterise such self-intersecting outlines with the same even-odd rule here
-            if "zero area" not in str(err) or not self_intersections(self._points, closed=True):
-                raise
-            mask = even_odd_mask(self._points, self.source_shape)
-            if not bool(mask.any()):
-                raise
-            return mask
+        return polygon_mask(self._points, self.source_shape)
 
     def placed_mask(self) -> torch.Tensor:
         """Ω moved by the offset onto the target grid: BoolTensor ``H_t × W_t``."""
@@ -457,4 +426,4 @@ class PolygonState:
         }
 
 
-__all__ = ["PolygonState", "even_odd_mask", "segments_intersect", "self_intersections"]
+__all__ = ["PolygonState", "segments_intersect", "self_intersections"]
