@@ -28,7 +28,43 @@ def in_notebook() -> bool:
     return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
-class LivePlot:
+def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120) -> Path:
+    """Save ``fig`` as an image (folders created, tight bounding box); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+class LiveFigure:
+    """A figure shown once through a display handle and redrawn in place by :meth:`show`.
+
+    ``display(fig, display_id=True)`` the first time, ``handle.update(fig)`` after: one output that changes
+    in JupyterLab and VS Code, and exactly one (the last) frame in nbval and nbconvert.
+    """
+
+    fig: plt.Figure
+
+    def __init__(self, display: bool | None = None) -> None:
+        self._display = in_notebook() if display is None else display
+        self._handle: Any = None
+
+    def show(self) -> None:
+        """Show the figure, or redraw the output that shows it; nothing outside a notebook."""
+        if not self._display:
+            return
+        from IPython.display import display
+
+        if self._handle is None:
+            self._handle = display(self.fig, display_id=True)
+        else:
+            self._handle.update(self.fig)
+
+    def savefig(self, path: str | Path, dpi: int = 120) -> Path:
+        return save_figure(self.fig, path, dpi)
+
+
+class LivePlot(LiveFigure):
     """One matplotlib figure, updated in place as new points arrive.
 
     ``series`` groups curve names into panels, e.g. ``{"loss": ["train", "val"], "D": ["D(real)", "D(fake)"]}``.
@@ -51,8 +87,7 @@ class LivePlot:
         n = len(self.series)
         self.fig, axes = plt.subplots(1, n, figsize=figsize or (4.8 * n, 3.4), squeeze=False)
         self.axes = dict(zip(self.series, axes[0]))
-        self._display = in_notebook() if display is None else display
-        self._handle: Any = None
+        super().__init__(display)
         plt.close(self.fig)  # we show it through the display handle only, never via plt.show()
 
     def panel_of(self, name: str) -> str:
@@ -92,19 +127,7 @@ class LivePlot:
         if self.title:
             self.fig.suptitle(self.title)
         self.fig.tight_layout()
-        if self._display:
-            from IPython.display import display
-
-            if self._handle is None:
-                self._handle = display(self.fig, display_id=True)
-            else:
-                self._handle.update(self.fig)
-
-    def savefig(self, path: str | Path, **kwargs: Any) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.fig.savefig(path, dpi=kwargs.pop("dpi", 120), bbox_inches="tight", **kwargs)
-        return path
+        self.show()
 
 
 def to_display_array(img: Any) -> np.ndarray:
@@ -155,17 +178,16 @@ def show_images(
         fig.suptitle(suptitle)
     fig.tight_layout()
     if save is not None:
-        Path(save).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(save, dpi=120, bbox_inches="tight")
+        save_figure(fig, save)
     return fig
 
 
-__all__ = ["LivePlot", "in_notebook", "show_images", "to_display_array"]
+__all__ = ["LiveFigure", "LivePlot", "in_notebook", "save_figure", "show_images", "to_display_array"]
 
 _ = matplotlib  # matplotlib's backend is chosen by the environment (inline in notebooks, Agg elsewhere)
 
 
-class LiveImage:
+class LiveImage(LiveFigure):
     """One figure — an image beside a curve — updated in place while an optimiser runs (display handle).
 
     ``update(step, image, value)`` redraws both; use it as the ``callback`` of an iterative solver
@@ -179,8 +201,7 @@ class LiveImage:
         self.title, self.ylabel, self.logy = title, ylabel, logy
         self.steps: list[float] = []
         self.values: list[float] = []
-        self._display = in_notebook() if display is None else display
-        self._handle: Any = None
+        super().__init__(display)
         self._im: Any = None
         plt.close(self.fig)
 
@@ -204,19 +225,7 @@ class LiveImage:
         self.ax_curve.set_ylabel(self.ylabel)
         self.ax_curve.grid(alpha=0.3)
         self.fig.tight_layout()
-        if self._display:
-            from IPython.display import display
-
-            if self._handle is None:
-                self._handle = display(self.fig, display_id=True)
-            else:
-                self._handle.update(self.fig)
-
-    def savefig(self, path: str | Path, **kwargs: Any) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.fig.savefig(path, dpi=kwargs.pop("dpi", 120), bbox_inches="tight", **kwargs)
-        return path
+        self.show()
 
 
 __all__ += ["LiveImage"]

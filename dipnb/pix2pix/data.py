@@ -85,6 +85,29 @@ def list_images(folder: Path) -> list[Path]:
 # --------------------------------------------------------------------------------------------------
 # Splitting A|B images
 # --------------------------------------------------------------------------------------------------
+
+def replace_dir(new: Path, dest: Path) -> None:
+    """Move the finished folder ``new`` to ``dest`` atomically, replacing what was there.
+
+    The old ``dest`` is renamed aside first and deleted only once ``new`` is in place; if the final rename
+    fails, the old folder is put back and the error re-raised — an interruption never leaves half a dataset.
+    """
+    import shutil
+    import tempfile
+
+    old: Path | None = None
+    if dest.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}-old-", dir=dest.parent)) / dest.name
+        os.rename(dest, old)
+    try:
+        os.rename(new, dest)
+    except OSError:
+        if old is not None and not dest.exists():  # put the previous data back
+            os.rename(old, dest)
+        raise
+    if old is not None:
+        shutil.rmtree(old.parent, ignore_errors=True)
+
 def split_pair(img: Any, name: str = "image") -> tuple[Any, Any]:
     """Split a side-by-side image into (A, B) = (left half, right half).
 

@@ -35,7 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from dipnb.pix2pix.data import list_images
+from dipnb.pix2pix.data import list_images, replace_dir
 
 FACADES_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz"
 MANIFEST_FILE = "facades_manifest.json"
@@ -290,18 +290,7 @@ def install_dataset(
                     cache.unlink()
             again = "run the command again to download a fresh copy" if src == cache else "get a fresh archive"
             raise DownloadError(f"{exc}\nThe archive was rejected ({again}); {dest} was not changed.") from exc
-        old: Path | None = None
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}-old-", dir=dest.parent)) / dest.name
-            os.rename(dest, old)
-        try:
-            os.rename(root, dest)
-        except OSError:
-            if old is not None:  # put the previous data back
-                os.rename(old, dest)
-            raise
-        if old is not None:
-            shutil.rmtree(old.parent, ignore_errors=True)
+        replace_dir(root, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     what = "downloaded, verified" if downloaded else "verified"

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dipnb.pix2pix.data import FACADES_CLASSES, FACADES_PALETTE, list_images
+from dipnb.pix2pix.data import FACADES_CLASSES, FACADES_PALETTE, list_images, replace_dir
 
 GENERATOR_VERSION = 2
 MARKER = "SYNTHETIC.json"
@@ -347,20 +347,11 @@ def make_synthetic_facades(
                 "about": "dipnb synthetic facades: procedural label maps (right) rendered into photo-like "
                          "facades (left); regenerate with dipnb.pix2pix.synthetic.make_synthetic_facades"}
         (tmp / MARKER).write_text(json.dumps(meta, indent=1))
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent)) / out.name
-            os.rename(out, old)
         try:
-            os.rename(tmp, out)
+            replace_dir(tmp, out)
         except OSError:
-            # another process finished first: keep its folder if it is complete
-            if old is not None and not out.exists():
-                os.rename(old, out)
-            if not _is_complete(out, params):
+            if not _is_complete(out, params):  # another process may have finished first: keep its folder
                 raise
-        if old is not None:
-            shutil.rmtree(old.parent, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if verbose:

@@ -396,7 +396,7 @@ def plot_blend(source: torch.Tensor, target: torch.Tensor, state: PolygonState,
     """
     import matplotlib.pyplot as plt
 
-    from dipnb.plots import to_display_array
+    from dipnb.plots import save_figure, to_display_array
 
     pts = state.points
     n = 3 if result is not None else 2
@@ -420,8 +420,7 @@ def plot_blend(source: torch.Tensor, target: torch.Tensor, state: PolygonState,
         ax.axis("off")
     fig.tight_layout()
     if save is not None:
-        Path(save).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(save, dpi=110, bbox_inches="tight")
+        save_figure(fig, save, dpi=110)
     return fig
 
 
