@@ -8,21 +8,13 @@ image at every step, in the same run.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import torch
+from train_throughput import find_data  # the same data lookup as the training benchmark (same folder)
 
-from dipnb.pix2pix.data import PairedImageDataset, resolve_dataset
-
-
-def default_root() -> Path:
-    env = os.environ.get("DIPNB_FACADES_DIR")
-    shared = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "facades"
-    if env:
-        return Path(env)
-    return shared if (shared / "train").is_dir() else resolve_dataset("facades")
+from dipnb.pix2pix.data import PairedImageDataset
 
 
 def pairs_per_second(ds: PairedImageDataset, batch_size: int, epochs: int = 1) -> float:
@@ -42,7 +34,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 64])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    root = args.data or default_root()
+    root = find_data(str(args.data) if args.data else None)
     print(f"data: {root}")
     for size in args.sizes:
         for augment in (True, False):

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from labserver import free_port
+
 from dipnb.data import main as data_cli
 from dipnb.pix2pix.download import (
     DownloadError,
@@ -117,11 +119,7 @@ def server(archives):
 
 @pytest.fixture
 def unreachable_url() -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there now
-    return f"http://127.0.0.1:{port}/facades.tar.gz"
+    return f"http://127.0.0.1:{free_port()}/facades.tar.gz"  # nothing listens there
 
 
 def tree_digest(folder: Path) -> dict[str, str]:

@@ -7,7 +7,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,13 +17,9 @@ import pytest
 
 from dipnb import report
 
+from labserver import free_port  # noqa: E402  (tests/ is on sys.path under pytest's default import mode)
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
