@@ -28,6 +28,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import nn
 
+from dipnb.pix2pix.data import to_uint8_image
+
 __all__ = ["TranslateApp", "example_figure", "model_size", "translate", "upload_widget"]
 
 
@@ -55,8 +57,7 @@ def _to_pil(image: Any) -> tuple[Image.Image, str, Any]:
             raise ValueError(f"a tensor image must be 3×H×W (or 1×3×H×W) in [-1, 1], got shape {tuple(image.shape)}")
         if t.shape[0] == 1:
             t = t.expand(3, -1, -1)
-        arr = ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-        return Image.fromarray(arr), "tensor", tuple(image.shape)
+        return Image.fromarray(to_uint8_image(t)), "tensor", tuple(image.shape)
     if isinstance(image, np.ndarray):
         arr = image
         if arr.ndim == 3 and arr.shape[2] == 4:
