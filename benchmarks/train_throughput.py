@@ -19,6 +19,13 @@ Throughput is measured after ``--warmup`` steps (steady state); one-off costs (w
 dataset into memory, checkpoint writing) are printed separately. Both wall-clock and CPU-time figures are
 printed: on a shared machine wall-clock swings with other load, while CPU seconds (with 1 thread: the main
 process, plus for the course the decoding its workers do per step, measured separately) measure the work. Finally one training step is timed with 1 and 2 threads.
+
+*Compute ceiling*: the floating-point operations of one training step are counted with torch's own
+``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products, forward and backward) and
+divided by the best rate a large matrix product reaches on this CPU with the same thread count (float32,
+bfloat16 and float16 are all tried; the fastest counts). That time is a lower bound for *any* implementation of
+this network at this precision, so ``course time / ceiling time`` is the largest speed-up over the course loop
+that a faster training loop could show here.
 """
 
 from __future__ import annotations
@@ -186,6 +193,32 @@ def thread_step(size: int, batch: int, threads: int) -> tuple[float, float]:
     return times[-1]
 
 
+def step_flops(size: int, batch: int) -> int:
+    """FLOPs of one FCN training step (forward + backward) at size² and this batch, counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = FCN()
+    x, y = torch.randn(batch, 3, size, size), torch.rand(batch, 3, size, size) * 2 - 1
+    with FlopCounterMode(display=False) as counter:
+        (model(x) - y).abs().mean().backward()
+    return int(counter.get_total_flops())
+
+
+def matmul_rates(n: int = 2048, repeats: int = 4) -> dict[str, float]:
+    """Best FLOP/s of an n×n @ n×n product per dtype with the current thread count (2n³ FLOPs each)."""
+    rates = {}
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a @ b  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t)
+        rates[str(dtype).removeprefix("torch.")] = 2 * n**3 / best
+    return rates
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=None, help="pix2pix-format folder (default: real facades, else synthetic)")
@@ -220,6 +253,18 @@ def main() -> None:
           f"epoch end (val+ckpt) {ours['epoch_end']:.1f} s |")
     print(f"\nratio dipnb / course: {course['wall'] / ours['wall']:.2f}× wall-clock, "
           f"{course['cpu'] / ours['cpu']:.2f}× CPU time")
+    flops = step_flops(args.size, args.batch)
+    rates = matmul_rates()
+    best_dtype = max(rates, key=rates.get)
+    floor = flops / rates[best_dtype]  # seconds per step at the best matrix-product rate
+    per_step = {"course": course["wall"] / args.steps, "dipnb": ours["wall"] / args.steps}
+    print(f"\ncompute ceiling ({threads} thread(s)): one step = {flops / 1e9:.1f} GFLOP (FlopCounterMode, fwd+bwd); "
+          "matrix product rates here: " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in rates.items()))
+    print(f"  at the best rate ({best_dtype}) a step needs ≥ {floor:.2f} s → at most {args.batch / floor:.2f} images/s")
+    for name, t in per_step.items():
+        print(f"  {name}: {t:.2f} s/step = {flops / t / 1e9:.0f} GFLOP/s, {floor / t:.0%} of the ceiling")
+    print(f"  largest speed-up any {best_dtype} implementation could show over the course loop here: "
+          f"{per_step['course'] / floor:.2f}×")
     if not args.skip_threads:
         print("\none FCN training step (after a warm-up step):")
         for t in (1, 2):
