@@ -6,7 +6,7 @@ import torch
 
 from dipnb.poisson import clone_problem, polygon_mask, seamless_clone, solve_problem
 from dipnb.poisson.operators import apply_A, assemble_dense, laplacian_conv, laplacian_slice
-from dipnb.poisson.solvers.adam import multiscale_expand, multiscale_grads
+from dipnb.poisson.solvers.adam import energy_and_gradient, multiscale_expand, multiscale_grads
 from dipnb.poisson.solvers.dst import dst1
 from dipnb.poisson.solvers.mgpcg import MGPreconditioner, prolong, restrict
 
@@ -110,3 +110,22 @@ def test_multiscale_gradient_equals_autograd():
     (multiscale_expand(coeffs, masks) * w).sum().backward()
     for c, gc in zip(coeffs, multiscale_grads(w, masks)):
         assert torch.allclose(c.grad, gc)
+
+
+def test_energy_gradient_equals_autograd_and_minimiser_solves_eq7():
+    m = polygon_mask([(3, 2), (30, 5), (28, 29), (5, 30)], (32, 32))
+    L0 = MGPreconditioner(m, 0, 0, 32, 32, torch.float64, channels=1, coarse=8).levels[0]
+    g = torch.Generator().manual_seed(4)
+    mf = L0.m
+    r = torch.randn(1, L0.h, L0.w, generator=g, dtype=torch.float64) * mf
+    e = (torch.randn(1, L0.h, L0.w, generator=g, dtype=torch.float64) * mf).requires_grad_(True)
+    n = float(mf.sum())
+    loss, grad = energy_and_gradient(e, r, L0.D, mf, n)
+    loss.backward()
+    inside = mf.bool().expand_as(grad)
+    assert torch.allclose(e.grad[inside], grad[inside]) and not grad[~inside].any()
+    # the gradient vanishes exactly at the solution of A e = r
+    A, _ = assemble_dense(m, L0.D)
+    sol = torch.zeros(1, L0.h, L0.w, dtype=torch.float64)
+    sol[0][m] = torch.linalg.solve(A, r[0][m])
+    assert energy_and_gradient(sol, r, L0.D, mf, n)[1].abs().max() < 1e-12

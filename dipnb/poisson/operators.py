@@ -95,7 +95,7 @@ def laplacian_conv(f: torch.Tensor) -> torch.Tensor:
 
 
 def laplacian_slice(f: torch.Tensor) -> torch.Tensor:
-    """The same 5-point Laplacian by slicing (≈ 30× faster than a depthwise conv2d on CPU), valid region."""
+    """The same 5-point Laplacian by slicing, valid region: 4–13× faster than a depthwise conv2d (1 CPU thread)."""
     return (f[..., :-2, 1:-1] + f[..., 2:, 1:-1] + f[..., 1:-1, :-2] + f[..., 1:-1, 2:]
             - 4 * f[..., 1:-1, 1:-1])
 
