@@ -1,4 +1,4 @@
-"""The paper's other edits: texture flattening (eq. 12), illumination (eq. 15), colour change, tiling."""
+"""The paper's other edits: texture flattening (eqs. 14–15), illumination (eq. 16), colour change, tiling."""
 
 from __future__ import annotations
 

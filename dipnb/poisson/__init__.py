@@ -3,7 +3,7 @@
 * :func:`polygon_mask` — a polygon's mask Ω (even-odd rule on pixel centres);
 * :func:`seamless_clone` — eq. 7 with import / mixed / monochrome guidance, solvers "auto", "mgpcg",
   "dst", "adam" (see :mod:`dipnb.poisson.solvers`);
-* :func:`texture_flatten` (eq. 12), :func:`illumination_change` (eq. 15), :func:`color_change`,
+* :func:`texture_flatten` (eqs. 14–15), :func:`illumination_change` (eq. 16), :func:`color_change`,
   :func:`seamless_tile` — the paper's other edits.
 """
 

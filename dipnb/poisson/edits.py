@@ -223,7 +223,7 @@ def edge_map(image: torch.Tensor, sigma: float = 1.0, low: float = 0.05, high: f
 
 def texture_flatten(image: Any, mask: Any, edges: Any = None, *, sigma: float = 1.0, low: float = 0.05,
                     high: float = 0.15, solver: str = "auto", return_info: bool = False, **options: Any):
-    """Texture flattening (Pérez et al. 2003, eq. 12): inside Ω keep only the gradients at edges.
+    """Texture flattening (Pérez et al. 2003, eqs. 14–15): inside Ω keep only the gradients at edges.
 
     v_pq = f*_p − f*_q if an edge lies between p and q (E_p or E_q), else 0, where E is a binary edge map
     (``edges``, or Canny with ``sigma``, ``low``, ``high`` on the luminance). The result looks like a
@@ -258,7 +258,7 @@ def image_gradients_or(a: torch.Tensor) -> torch.Tensor:
 
 def illumination_change(image: Any, mask: Any, alpha: float = 0.2, beta: float = 0.2, *, eps: float = 1e-3,
                         solver: str = "auto", return_info: bool = False, **options: Any):
-    """Local illumination change (Pérez et al. 2003, eq. 15), in the log domain.
+    """Local illumination change (Pérez et al. 2003, eq. 16), in the log domain.
 
     With f = log(image + ε): v = a^β |∇f|^{−β} ∇f, a = ``alpha`` × the mean gradient norm of f over Ω
     (per channel, as in the paper: "α is 0.2 times the average gradient norm of f* over Ω", β = 0.2).

@@ -6,7 +6,7 @@ A guidance field is stored per *edge*: ``v[d]`` (``C×h×w``) holds v_pq for q =
 * import (eq. 11): v_pq = g_p − g_q (source gradients);
 * mixed (eq. 13): v_pq = f*_p − f*_q if |f*_p − f*_q| > |g_p − g_q| else g_p − g_q, per channel;
 * monochrome: the import field of the source's luminance (OpenCV's MONOCHROME_TRANSFER);
-* texture flattening (eq. 12), illumination change (eq. 15), … are built in :mod:`dipnb.poisson.edits`.
+* texture flattening (eqs. 14–15), illumination change (eq. 16), … are built in :mod:`dipnb.poisson.edits`.
 """
 
 from __future__ import annotations
