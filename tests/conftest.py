@@ -18,10 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def facades_dir() -> Path | None:
-    """The real facades folder (``DIPNB_FACADES_DIR`` or ``../shared/datasets/facades``), or None."""
+    """The real facades folder (``DIPNB_FACADES_DIR``, ``../shared/datasets/facades`` or where ``make data``
+    puts it, ``dipnb.data_dir()/facades``), or None."""
+    from dipnb.config import data_dir
+
     env = os.environ.get("DIPNB_FACADES_DIR")
     candidates = [Path(env)] if env else []
-    candidates.append(ROOT.parent / "shared" / "datasets" / "facades")
+    candidates += [ROOT.parent / "shared" / "datasets" / "facades", data_dir() / "facades"]
     for c in candidates:
         if (c / "train").is_dir():
             return c

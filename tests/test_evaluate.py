@@ -120,3 +120,20 @@ def test_train_segmenter_then_score_a_gan_run_from_the_cli(tmp_path, monkeypatch
     path.unlink()
     assert ev.segmenter_from_run(path.parent / "runs" / path.stem, verbose=False) == path
     assert ev.load_segmenter(data, 32).size == 32
+
+
+def test_generate_in_train_mode_is_per_image_and_leaves_the_model_unchanged() -> None:
+    from dipnb.pix2pix.gan_models import UNetGenerator
+
+    torch.manual_seed(0)
+    G = UNetGenerator(size=32, ngf=8)  # no dropout at 32²: train mode is deterministic here
+    assert not any(isinstance(m, nn.Dropout) for m in G.modules())
+    G.eval()
+    x = torch.rand(5, 3, 32, 32) * 2 - 1
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    out = ev.generate(G, x, batch_size=4, train_mode=True)
+    assert not G.training and all(torch.equal(before[k], v) for k, v in G.state_dict().items())
+    # BatchNorm on each image's own statistics: an image's output does not depend on the rest of the batch
+    for i in range(len(x)):
+        assert torch.allclose(out[i:i + 1], ev.generate(G, x[i:i + 1], train_mode=True), atol=1e-6)
+    assert not torch.allclose(out, ev.generate(G, x))  # and it differs from eval mode's running statistics

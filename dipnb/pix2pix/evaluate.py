@@ -1,7 +1,7 @@
 """Evaluating image translators: L1 / PSNR / SSIM, and the **FCN-score** for labels → photo.
 
-L1 cannot rank labels → photo results (a constant image scores 0.355 on facades val): many photos fit one
-label map, and the blurry per-pixel median is closest in L1. The pix2pix paper (§4.2, after Cityscapes) scores
+L1 cannot rank labels → photo results (always predicting the per-pixel median training photo scores 0.355 on
+facades val at 256²): many photos fit one label map, and the blurry per-pixel median is closest in L1. The pix2pix paper (§4.2, after Cityscapes) scores
 a generated photo ŷ = G(x) by how well an off-the-shelf *photo → labels* network S recognises it: segment ŷ,
 compare S(ŷ)'s classes with the input label map x's classes —
 
@@ -13,7 +13,7 @@ under ``dipnb.data_dir()/models/`` (:func:`train_segmenter`, or ``python -m dipn
 train-segmenter --data facades --size 64``). Classes come from the nearest palette colour
 (:func:`dipnb.pix2pix.metrics.labels_to_classes`).
 
-FID (the number MMagic reports for pix2pix facades, 119.1) needs Inception-v3 weights, which cannot be
+FID (MMagic measures 119.1 for the official pix2pix facades weights) needs Inception-v3 weights, which cannot be
 downloaded here; it is not computed.
 """
 
@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from dipnb.pix2pix import metrics
+from dipnb.pix2pix.gan_models import generator_mode
 
 __all__ = [
     "SEGMENTER_FORMAT",
@@ -234,15 +235,16 @@ def fcn_score(
 
 @torch.no_grad()
 def generate(G: nn.Module, inputs: torch.Tensor, batch_size: int = 16, train_mode: bool = False) -> torch.Tensor:
-    """G(inputs) in batches, float32 on the CPU. ``train_mode=True`` keeps dropout and batch statistics on
-    (the paper's test-time setting); the default uses eval mode (running BatchNorm statistics, no dropout)."""
+    """G(inputs) in batches, float32 on the CPU; G is left exactly as it was (:func:`generator_mode`).
+
+    Default: eval mode (running BatchNorm statistics, no dropout). ``train_mode=True``: the paper's test-time
+    setting — dropout on and BatchNorm on each image's own statistics, so images go through one at a time
+    (``batch_size`` is ignored) and the result for an image does not depend on the others.
+    """
     device = next(G.parameters()).device
-    was = G.training
-    G.train(train_mode)
-    try:
-        outs = [G(inputs[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(inputs), batch_size)]
-    finally:
-        G.train(was)
+    step = 1 if train_mode else batch_size
+    with generator_mode(G, train_mode):
+        outs = [G(inputs[i:i + step].to(device)).float().cpu() for i in range(0, len(inputs), step)]
     return torch.cat(outs)
 
 

@@ -20,7 +20,9 @@ LeakyReLU(features); this module computes the same function explicitly (no in-pl
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -28,6 +30,7 @@ from torch import nn
 __all__ = [
     "PatchGAN",
     "UNetGenerator",
+    "generator_mode",
     "init_weights",
     "patchgan_layers_for",
     "receptive_field",
@@ -272,3 +275,25 @@ def init_weights(model: nn.Module, gain: float = 0.02) -> nn.Module:
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)
     return model
+
+
+@contextlib.contextmanager
+def generator_mode(model: nn.Module, train_mode: bool = False) -> Iterator[nn.Module]:
+    """Run ``model`` for inference inside the block, leaving it exactly as it was afterwards.
+
+    ``train_mode=False``: eval mode (running BatchNorm statistics, no dropout) — deterministic.
+    ``train_mode=True``: as the pix2pix paper and the reference ``test.py`` test — dropout on, BatchNorm on the
+    batch's own statistics (feed one image per call for per-image statistics); the running statistics this
+    updates are restored on exit, so translating images never changes the model.
+    """
+    was = model.training
+    saved = {k: v.clone() for k, v in model.named_buffers()} if train_mode else {}
+    model.train(train_mode)
+    try:
+        yield model
+    finally:
+        model.train(was)
+        if saved:
+            with torch.no_grad():
+                for k, v in model.named_buffers():
+                    v.copy_(saved[k])

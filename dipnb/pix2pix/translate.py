@@ -11,9 +11,9 @@ for the U-Net (256 for the paper's), or ``size=`` — translated, and resized ba
 
 *Eval or train mode.* By default G runs in eval mode: BatchNorm uses its running statistics and dropout is off,
 so the output is deterministic. The pix2pix paper (and the reference ``test.py``) instead keeps G in train mode
-at test time — dropout on as the noise z, BatchNorm on the test image's own statistics — which often gives
-sharper, more varied results: pass ``train_mode=True`` (running statistics are restored afterwards, so the model
-is not changed by it).
+at test time — dropout on as the noise z, BatchNorm on the test image's own statistics; the paper reports that
+this gives only minor stochasticity, and a U-Net for small images has few dropout layers (none below 64²): pass
+``train_mode=True`` (running statistics are restored afterwards, so the model is not changed by it).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import nn
 
 from dipnb.pix2pix.data import to_uint8_image
+from dipnb.pix2pix.gan_models import generator_mode
 
 __all__ = ["TranslateApp", "example_figure", "model_size", "translate", "upload_widget"]
 
@@ -100,16 +101,8 @@ def translate(
         p = next(model.parameters(), None)
         device = p.device if p is not None else torch.device("cpu")
     x = x.to(device)
-    was = model.training
-    saved = {k: v.clone() for k, v in model.named_buffers()} if train_mode else {}
-    model.train(train_mode)
-    try:
+    with generator_mode(model, train_mode):  # running statistics restored: translating never changes G
         y = model(x)[0].float().clamp(-1, 1).cpu()
-    finally:
-        model.train(was)
-        if saved:  # BatchNorm running statistics must not drift because we translated an image
-            for k, v in model.named_buffers():
-                v.copy_(saved[k])
     out = Image.fromarray(((y + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
     if out.size != (w, h):
         out = out.resize((w, h), Image.BICUBIC)
