@@ -1,9 +1,10 @@
 """Evaluating image translators: L1 / PSNR / SSIM, and the **FCN-score** for labels → photo.
 
 L1 cannot rank labels → photo results (always predicting the per-pixel median training photo scores 0.355 on
-facades val at 256²): many photos fit one label map, and the blurry per-pixel median is closest in L1. The pix2pix paper (§4.2, after Cityscapes) scores
-a generated photo ŷ = G(x) by how well an off-the-shelf *photo → labels* network S recognises it: segment ŷ,
-compare S(ŷ)'s classes with the input label map x's classes —
+facades val at 256²): many photos fit one label map, and the blurry per-pixel median is closest in L1. The
+pix2pix paper (§4.2, after Cityscapes) scores a generated photo ŷ = G(x) by how well an off-the-shelf
+*photo → labels* network S recognises it: segment ŷ, compare S(ŷ)'s classes with the input label map x's
+classes —
 
     FCN-score(G) = pixel accuracy and mean IoU of classes(S(G(x))) vs classes(x), over the val set,
 
