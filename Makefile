@@ -9,8 +9,6 @@ PORT ?= 8888
 # The ci profile is tiny and pins one torch thread (measured fastest on 2 shared cores: see README).
 TEST_ENV := DIPNB_PROFILE=ci DIPNB_THREADS=1 OMP_NUM_THREADS=1 DIPNB_FIGURES=$(CURDIR)/test-artifacts/figures
 PYTEST_ARGS ?=
-# Jupyter refuses to run as root unless told; containers and CI machines run as root.
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help venv test test-unit test-notebooks report lab data strip check-notebooks hooks clean
 
@@ -36,8 +34,8 @@ test-notebooks: venv  ## only the notebooks under nbval
 report: venv  ## execute every notebook offline and write report/index.html
 	$(PY) -m dipnb.report --out report
 
-lab: venv  ## JupyterLab on the workbook (loopback only; IP=0.0.0.0 to expose, PORT=...)
-	$(PY) -m jupyter lab --no-browser --ServerApp.ip=$(IP) --ServerApp.port=$(PORT) --ServerApp.root_dir=$(CURDIR) $(ROOT_FLAG) notebooks/00_getting_started.ipynb
+lab: venv  ## JupyterLab opened at notebook 00 (loopback; IP=0.0.0.0 to expose, PORT=..., OPEN=1 opens a browser)
+	$(PY) -m dipnb.lab --ip $(IP) --port $(PORT) $(if $(OPEN),--open)
 
 data: venv  ## download the real datasets (facades) into data/
 	$(PY) -m dipnb.data download facades

@@ -44,7 +44,7 @@ class LabServer:
     """``with LabServer(root_dir, workdir) as lab:`` → ``lab.url(path)``, ``lab.api(path)``, ``lab.stop()``."""
 
     def __init__(self, root_dir: Path, workdir: Path, env: dict[str, str] | None = None,
-                 python: str = sys.executable, startup_timeout: float = 180.0) -> None:
+                 python: str = sys.executable, startup_timeout: float = 180.0, as_make_lab: bool = False) -> None:
         self.root_dir = Path(root_dir)
         self.workdir = Path(workdir)
         self.port = free_port()
@@ -55,9 +55,13 @@ class LabServer:
         self.extra_env = dict(env or {})
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / "jupyterlab.log"
+        #: start it as `make lab` does (`python -m dipnb.lab`, the project's .jupyter settings) instead of with
+        #: private, empty Jupyter folders
+        self.as_make_lab = as_make_lab
 
     # lifecycle -----------------------------------------------------------------------------------
-    def start(self) -> "LabServer":
+    def _private_command(self) -> tuple[list[str], dict[str, str]]:
+        """A server isolated from every Jupyter setting: private config / data / runtime / settings folders."""
         d = self.workdir
         for sub in ("config", "data", "runtime", "settings", "workspaces", "ipython"):
             (d / sub).mkdir(parents=True, exist_ok=True)
@@ -72,9 +76,7 @@ class LabServer:
             "JUPYTER_RUNTIME_DIR": str(d / "runtime"),
             "IPYTHONDIR": str(d / "ipython"),
             "JUPYTER_PLATFORM_DIRS": "1",
-            "PYTHONUNBUFFERED": "1",
         })
-        env.update(self.extra_env)
         cmd = [
             self.python, "-m", "jupyter", "lab", "--no-browser",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
@@ -84,6 +86,20 @@ class LabServer:
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI containers run as root
             cmd.append("--allow-root")
+        return cmd, env
+
+    def _make_lab_command(self) -> tuple[list[str], dict[str, str]]:
+        """Exactly what `make lab` runs (python -m dipnb.lab), on ``root_dir``, with a known token."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, JUPYTER_TOKEN=self.token)
+        cmd = [self.python, "-m", "dipnb.lab", "--root", str(self.root_dir), "--ip", "127.0.0.1",
+               "--port", str(self.port)]
+        return cmd, env
+
+    def start(self) -> "LabServer":
+        cmd, env = self._make_lab_command() if self.as_make_lab else self._private_command()
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.extra_env)
         self._log = open(self.log_path, "wb")
         # own process group: stop() ends the server *and* the kernels it started
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,

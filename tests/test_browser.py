@@ -22,24 +22,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from browser import chromium_page, require_chromium, wait_until
 from labserver import KernelExec, LabServer
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02_polygon_drawing.ipynb"
-CHROMIUM = Path(os.environ.get("DIPNB_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                  "--disable-dev-shm-usage"]  # containers often have a tiny /dev/shm
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found: install Debian's Chromium with `apt-get install chromium` to run the "
-                "browser tests (Playwright is used with executable_path and never downloads a browser)",
-                allow_module_level=True)
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install "
-                                      "-e '.[dev]'")
+require_chromium()
 
 # JavaScript run in the page -------------------------------------------------------------------------
 #: a checksum of a canvas' pixels (the MultiCanvas view is one <canvas> with the layers composited)
@@ -70,18 +60,6 @@ JS_ARM_LATENCY = """(el) => {
 }"""
 
 
-def wait_until(fn, timeout: float, what: str, interval: float = 0.25):
-    """Poll ``fn()`` until it returns a truthy value; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last value: {last!r})")
-
-
 @pytest.fixture(scope="module")
 def workdir():
     d = Path(tempfile.mkdtemp(prefix="dipnb-browser-"))
@@ -108,16 +86,8 @@ def lab(workdir):
 
 @pytest.fixture(scope="module")
 def page(workdir):
-    with playwright_sync.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(workdir / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1600, "height": 1000}, device_scale_factor=1)
-        try:
-            pg = context.pages[0] if context.pages else context.new_page()
-            pg.set_default_timeout(120_000)
-            yield pg
-        finally:
-            context.close()
+    with chromium_page(workdir / "chromium-profile") as pg:
+        yield pg
 
 
 def open_notebook(page, lab) -> None:

@@ -45,6 +45,9 @@ def test_make_lab_serves_jupyterlab_on_loopback() -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents/notebooks?token={token}") as r:
             names = {c["name"] for c in json.load(r)["content"]}
         assert "00_getting_started.ipynb" in names
+        # the start page is notebook 00: `/` redirects there
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/?token={token}", timeout=10) as r:
+            assert r.url.split("?")[0].endswith("/lab/tree/notebooks/00_getting_started.ipynb"), r.url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

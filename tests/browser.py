@@ -1,0 +1,54 @@
+"""Shared pieces of the browser tests: Debian's Chromium driven by Playwright (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("DIPNB_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  "--disable-dev-shm-usage"]  # containers often have a tiny /dev/shm
+
+
+def require_chromium() -> Any:
+    """Skip the calling test module unless Debian's Chromium and Playwright are here; returns playwright.sync_api."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's Chromium with `apt-get install chromium` to run the "
+                    "browser tests (Playwright is used with executable_path and never downloads a browser)",
+                    allow_module_level=True)
+    return pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'")
+
+
+def wait_until(fn, timeout: float, what: str, interval: float = 0.25):
+    """Poll ``fn()`` until it returns a truthy value; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last value: {last!r})")
+
+
+@contextlib.contextmanager
+def chromium_page(profile_dir: Path, width: int = 1600, height: int = 1000) -> Iterator[Any]:
+    """A Playwright page in a fresh headless Chromium profile (closed on exit)."""
+    sync_api = require_chromium()
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile_dir), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": width, "height": height}, device_scale_factor=1)
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(120_000)
+            yield page
+        finally:
+            context.close()
