@@ -1,7 +1,10 @@
 """Poisson image editing (Pérez, Gangnet & Blake, SIGGRAPH 2003): seamless cloning and the other edits.
 
-Conventions: images are float tensors ``C×H×W`` in [0, 1] (anything :func:`dipnb.images.to_tensor` accepts
-is converted); the mask Ω is given in **source** coordinates; ``offset = (dx, dy)`` moves source pixel (x, y)
+Conventions: images are float tensors ``C×H×W`` in [0, 1]; every input image goes through
+:func:`dipnb.images.to_tensor` (its one float rule: floats beyond [−0.5, 1.5] are refused with the fix; its
+pixel budget, checked from the shape first); every parameter is checked (type, finiteness, range) before any
+work, and no result holds NaN or inf. The edits are not differentiable (inputs that require grad are detached,
+with a warning). The mask Ω is given in **source** coordinates; ``offset = (dx, dy)`` moves source pixel (x, y)
 to target pixel (x + dx, y + dy), x to the right, y down. Results are *not* clamped (use
 :func:`dipnb.images.to_uint8` or ``.clamp(0, 1)`` for display); pixels outside Ω are the target's, bit for
 bit; inputs are never modified.
@@ -26,7 +29,7 @@ from dipnb.poisson.guidance import PoissonSystem, build_system, crop_with_margin
 from dipnb.poisson.mask import check_mask, place_mask
 from dipnb.poisson.operators import DIRECTIONS, bounding_box
 from dipnb.poisson.solvers import Callback, SolveInfo, solve
-from dipnb.poisson.solvers.base import real
+from dipnb.poisson.solvers.base import real, user_stacklevel
 
 MODES = ("import", "mixed", "monochrome")
 
@@ -36,7 +39,7 @@ def _image(x: Any, name: str) -> torch.Tensor:
     float64. Autograd is not followed: a tensor that requires grad is detached, with a warning."""
     if isinstance(x, torch.Tensor) and x.requires_grad:
         warnings.warn(f"{name} requires grad, but Poisson editing here is not differentiable: it was detached "
-                      "(the result carries no gradient)", stacklevel=4)
+                      "(the result carries no gradient)", stacklevel=user_stacklevel())
     f64 = getattr(x, "dtype", None) in (torch.float64, np.float64)
     return to_tensor(x, name=name, dtype=torch.float64 if f64 else torch.float32)
 
@@ -51,7 +54,7 @@ def _check_images(source: Any, target: Any) -> tuple[torch.Tensor, torch.Tensor]
         raise ValueError(f"source is on {src.device} but target on {tgt.device}; move both to one device")
     if src.shape[0] != tgt.shape[0]:
         warnings.warn(f"source has {src.shape[0]} channel(s), target {tgt.shape[0]}: the gray one is repeated "
-                      "to RGB", stacklevel=3)
+                      "to RGB", stacklevel=user_stacklevel())
         src, tgt = (src.expand(3, -1, -1) if src.shape[0] == 1 else src,
                     tgt.expand(3, -1, -1) if tgt.shape[0] == 1 else tgt)
     dtype = torch.float64 if torch.float64 in (src.dtype, tgt.dtype) else torch.float32

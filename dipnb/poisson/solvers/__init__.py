@@ -17,7 +17,7 @@ import torch
 from dipnb.poisson.guidance import PoissonSystem
 from dipnb.poisson.solvers.adam import ADAM, solve_adam
 from dipnb.poisson.solvers.base import (Callback, ConvergenceWarning, Monitor, NotConvergedError, SolveInfo,
-                                        Solver, relative_residual)
+                                        Solver, relative_residual, user_stacklevel)
 from dipnb.poisson.solvers.dst import DST, is_rectangle, solve_dst
 from dipnb.poisson.solvers.mgpcg import MGPCG, MGPreconditioner, solve_mgpcg
 
@@ -59,6 +59,8 @@ def solve(system: PoissonSystem, solver: str = "auto", *, x0: torch.Tensor | Non
         raise TypeError("callback must be callable as callback(step, image, loss)")
     if not isinstance(strict, bool):
         raise TypeError(f"strict must be True or False, got {strict!r}")
+    if x0 is not None and not isinstance(x0, torch.Tensor):
+        raise TypeError(f"x0 must be a tensor of the box's shape {tuple(system.b.shape)}, got {type(x0).__name__}")
     start = (system.target if x0 is None else x0).detach().to(system.b.dtype)
     if start.shape != system.b.shape:
         raise ValueError(f"x0 must have the box's shape {tuple(system.b.shape)}, got {tuple(start.shape)}")
@@ -74,7 +76,7 @@ def solve(system: PoissonSystem, solver: str = "auto", *, x0: torch.Tensor | Non
         msg = f"solver {spec.name!r} did not converge: {why}{hint}"
         if strict:
             raise NotConvergedError(msg)
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        warnings.warn(msg, ConvergenceWarning, stacklevel=user_stacklevel())
     return x, info
 
 

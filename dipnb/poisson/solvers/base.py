@@ -12,6 +12,7 @@ an option a solver does not take is refused, never ignored.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,14 @@ def relative_residual(system: PoissonSystem, x: torch.Tensor) -> torch.Tensor:
     mf = system.mf
     r = system.b - apply_A(x * mf, system.D, mf)
     return r.flatten(1).norm(dim=1) / system.b.flatten(1).norm(dim=1).clamp_min(1e-30)
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside :mod:`dipnb` (the user's line)."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("dipnb."):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class Monitor:
@@ -155,4 +164,4 @@ class Solver:
 
 
 __all__ = ["Callback", "ConvergenceWarning", "Monitor", "NotConvergedError", "Option", "SolveInfo", "Solver",
-           "choice", "integer", "real", "relative_residual"]
+           "choice", "integer", "real", "relative_residual", "user_stacklevel"]
