@@ -115,6 +115,8 @@ def test_options_a_solver_does_not_take_are_refused(imgs):
             seamless_clone(src, tgt, m if name != "dst" else _rect(), solver=name, bogus=1)
     with pytest.raises(TypeError, match="option loss_tol belongs to method='course'"):
         seamless_clone(src, tgt, m, solver="adam", loss_tol=1e-9)
+    with pytest.raises(TypeError, match="patience only applies with loss_tol"):
+        seamless_clone(src, tgt, m, solver="adam", method="course", patience=10)
     with pytest.raises(TypeError, match="option coarse belongs to method='fixed'"):
         seamless_clone(src, tgt, m, solver="adam", method="course", coarse=8)
     # "auto" is decided by Ω alone; the chosen solver's table is what the options are checked against

@@ -142,5 +142,5 @@ def test_course_method_is_the_templates_loop():
     assert a.iterations == 40 and b.iterations == 100 and a.converged is None  # ran its steps, no target
     # identical until the shorter run's decay (after its step 21) takes effect
     assert a.history[:22] == b.history[:22] and a.history[22] != b.history[22]
-    start = torch.where(pb.system.m, 0.9 * pb.system.target + 0.1 * pb.x0, pb.system.target)
+    start = torch.where(pb.system.m, 0.9 * pb.system.target + 0.1 * pb.x0, pb.system.target)  # written out
     assert abs(float(course_loss(pb.system, start)) - a.history[0]) < 1e-6

@@ -71,9 +71,14 @@ def energy_and_gradient(e: torch.Tensor, r: torch.Tensor, D: torch.Tensor, m: to
     return ((0.5 * Ae - r) * e).sum() / n, (Ae - r) / n
 
 
+def course_start(system: PoissonSystem, x0: torch.Tensor) -> torch.Tensor:
+    """The template's start: F = 0.9·f* + 0.1·x0 on Ω (x0 = g for cloning), f* elsewhere on the box."""
+    return torch.where(system.m, 0.9 * system.target + 0.1 * x0, system.target)
+
+
 def _run_course(system, x0, lr, max_steps, loss_tol, patience, monitor):
     """The template's loop: Adam from 0.9·f* + 0.1·x0 on Ω, lr × 0.1 after step max_steps // 2."""
-    x = torch.where(system.m, 0.9 * system.target + 0.1 * x0, system.target).requires_grad_(True)
+    x = course_start(system, x0).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
     losses: list[float] = []
     stopped, step = False, 0
@@ -166,10 +171,11 @@ def solve_adam(system: PoissonSystem, *, x0: torch.Tensor, monitor: Monitor, met
         if method != other and given:
             raise TypeError(f"solver 'adam': option {', '.join(given)} belongs to method={other!r}, not "
                             f"method={method!r}")
+    if patience is not None and loss_tol is None:
+        raise TypeError("solver 'adam': option patience only applies with loss_tol (one student's stopping rule)")
     t0 = time.perf_counter()
     x0 = x0.to(system.b.dtype)
-    res0 = float(relative_residual(system, x0 if method == "fixed" else
-                                   torch.where(system.m, 0.9 * system.target + 0.1 * x0, system.target)).max())
+    res0 = float(relative_residual(system, x0 if method == "fixed" else course_start(system, x0)).max())
     levels = 1
     with torch.enable_grad():
         if method == "course":
@@ -207,4 +213,4 @@ ADAM = Solver("adam", solve_adam, {
 }, callback_every=100, summary="gradient descent: the course's method or the fixed one (notebook 03)")
 
 
-__all__ = ["ADAM", "course_loss", "energy_and_gradient", "multiscale_expand", "multiscale_grads", "solve_adam"]
+__all__ = ["ADAM", "course_loss", "course_start", "energy_and_gradient", "multiscale_expand", "multiscale_grads", "solve_adam"]
