@@ -15,7 +15,7 @@ from dipnb.poisson.edits import (MODES, Problem, clone_problem, color_change, ed
                                  texture_flatten)
 from dipnb.poisson.mask import check_mask, place_mask, placed_mask, polygon_area, polygon_mask
 from dipnb.poisson.polygon import PolygonState, segments_intersect, self_intersections
-from dipnb.poisson.solvers import (REGISTRY, SOLVERS, ConvergenceWarning, NotConvergedError, SolveInfo, solve)
+from dipnb.poisson.solvers import REGISTRY, SOLVERS, ConvergenceWarning, NotConvergedError, SolveInfo, solve
 
 __all__ = [
     "MAX_PIXELS", "MODES", "REGISTRY", "SOLVERS", "ConvergenceWarning", "NotConvergedError", "PolygonState",
