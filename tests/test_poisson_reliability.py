@@ -57,6 +57,20 @@ def test_float_0_255_refused_everywhere_with_the_fix(imgs):
     assert torch.equal(to_tensor(as_255 / 255), torch.from_numpy(as_255 / 255).permute(2, 0, 1).float())
 
 
+@pytest.mark.parametrize("kind", ["numpy", "tensor", "float16", "pil-F"])
+def test_to_tensor_float_rule_for_every_float_kind(kind):
+    from PIL import Image
+
+    a = np.linspace(0, 255, 12, dtype=np.float32).reshape(3, 4)
+    x = {"numpy": a, "tensor": torch.from_numpy(a), "float16": torch.from_numpy(a).half(),
+         "pil-F": Image.fromarray(a, mode="F")}[kind]
+    with pytest.raises(ValueError, match=r"values in \[0, 255\], but dipnb expects floats in \[0, 1\]"):
+        to_tensor(x)
+    ok = {"numpy": a / 255, "tensor": torch.from_numpy(a / 255), "float16": torch.from_numpy(a / 255).half(),
+          "pil-F": Image.fromarray(a / 255, mode="F")}[kind]
+    assert torch.allclose(to_tensor(ok)[0], torch.from_numpy(a / 255), atol=1e-3)
+
+
 # --- sizes: checked first, from the shape, for every input kind --------------------------------------------
 def test_oversized_numpy_refused_before_any_conversion():
     huge = np.broadcast_to(np.zeros(1, np.float32), (7000, 7000, 3))  # 0 bytes; 588 MB once converted
