@@ -30,7 +30,8 @@ def choose(system: PoissonSystem, solver: str = "auto") -> tuple[Solver, str]:
     """The registry entry for ``solver`` (``"auto"``: dst when Ω is a rectangle away from the border, else
     mgpcg), and a note on how it was chosen (for error messages)."""
     if not isinstance(solver, str) or solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+        raise ValueError(f"unknown solver {solver!r}; choose one of: auto (dst for rectangles, else mgpcg), "
+                         + ", ".join(f"{k} ({s.summary})" for k, s in REGISTRY.items()))
     if solver != "auto":
         return REGISTRY[solver], ""
     if is_rectangle(system):

@@ -145,6 +145,12 @@ class Solver:
     callback_every: int = 1  #: default callback period (steps)
     summary: str = ""
 
+    def describe(self) -> str:
+        """One line per option: name, default and what it does (what ``validate`` checks against)."""
+        lines = [f"{self.name}: {self.summary}"]
+        lines += [f"  {k} = {o.default!r}: {o.doc}" for k, o in self.options.items()]
+        return "\n".join(lines)
+
     def validate(self, options: dict[str, Any], chosen_by: str = "") -> dict[str, Any]:
         """Defaults filled in, every value checked; raises ``TypeError`` for an option this solver does not take
         and ``ValueError`` for a value out of range, before any work."""
