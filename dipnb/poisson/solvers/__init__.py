@@ -73,7 +73,8 @@ def solve(system: PoissonSystem, solver: str = "auto", *, x0: torch.Tensor | Non
     if info.converged is False and not info.stopped_early:
         why = info.extra.get("why") or (f"relative residual {info.rel_residual:.2e} > tol {info.extra['tol']:.1e} "
                                         f"after {info.iterations} iterations")
-        hint = {"mgpcg": "; raise max_iter or tol", "dst": "; solve in float64 for a tighter tol"}.get(spec.name, "")
+        hint = {"mgpcg": "; raise max_iter or tol", "dst": "; solve in float64 for a tighter tol",
+                "adam": "" if "why" in info.extra else "; raise max_steps, or use solver='mgpcg'"}[spec.name]
         msg = f"solver {spec.name!r} did not converge: {why}{hint}"
         if strict:
             raise NotConvergedError(msg)
