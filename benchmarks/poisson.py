@@ -2,11 +2,13 @@
 
     .venv/bin/python benchmarks/poisson.py            # region sizes ~100², ~300², ~800², and a 2000² target
     .venv/bin/python benchmarks/poisson.py --quick    # ~100² and ~300² only, fewer repeats
-    .venv/bin/python benchmarks/poisson.py --adam     # also the Adam paths (course and fixed) at 100² / 300²
+    .venv/bin/python benchmarks/poisson.py --adam     # also the Adam paths at 100² / 300²: the course template's
+                                                      # loop, it with one student's stopping rule, and the fixed one
 
 Problem: the astronaut's face (scikit-image, offline) cloned into the coffee photo (both resized) with an
 irregular 14-vertex polygon whose bounding box is S×S. Errors are in 0..255 units over Ω against a float64
-sparse direct solve (SuperLU) of Pérez's eq. 7, assembled here from the definition, independently of dipnb.
+sparse direct solve (SuperLU) of Pérez's eq. 7, assembled from the definition independently of dipnb
+(``tests/poisson_reference.py``, the tests' reference).
 Times are the minimum of ``--repeat`` runs, dipnb and OpenCV interleaved, with the same thread count
 (default 1): on a shared machine only ratios measured in one run mean anything.
 
@@ -29,70 +31,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-# --------------------------------------------------------------------------------------------------
-# Reference: eq. 7 assembled from its definition (vectorised NumPy + scipy.sparse), float64.
-# --------------------------------------------------------------------------------------------------
-def reference_clone(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, offset=(0, 0),
-                    mode: str = "import") -> torch.Tensor:
-    """Exact solution of eq. 7 (Pérez et al. 2003) by a sparse direct solve; float64 ``C×Ht×Wt``.
-
-    Same conventions as :func:`dipnb.poisson.seamless_clone`: Ω in source coordinates, offset (dx, dy),
-    pixels of Ω outside the target dropped, neighbours outside the target not counted, source values beyond
-    the source's edge taken from the nearest source pixel, modes import / mixed / monochrome.
-    """
-    import scipy.sparse as sp
-    import scipy.sparse.linalg as spla
-
-    src = source.detach().double().cpu().numpy()
-    tgt = target.detach().double().cpu().numpy()
-    if src.shape[0] != tgt.shape[0]:
-        src, tgt = np.broadcast_to(src, (3,) + src.shape[1:]), np.broadcast_to(tgt, (3,) + tgt.shape[1:])
-    if mode == "monochrome":
-        lum = src[0] * 0.299 + src[1] * 0.587 + src[2] * 0.114 if src.shape[0] == 3 else src[0]
-        src = np.broadcast_to(lum, src.shape)
-    C, Ht, Wt = tgt.shape
-    Hs, Ws = src.shape[1:]
-    dx, dy = offset
-    ys, xs = np.nonzero(mask.detach().cpu().numpy())
-    yt, xt = ys + dy, xs + dx
-    ok = (yt >= 0) & (yt < Ht) & (xt >= 0) & (xt < Wt)
-    mt = np.zeros((Ht, Wt), dtype=bool)
-    mt[yt[ok], xt[ok]] = True
-    py, px = np.nonzero(mt)
-    n = py.size
-    number = -np.ones((Ht, Wt), dtype=np.int64)
-    number[py, px] = np.arange(n)
-
-    def g_at(y, x):  # source value at target position (y, x), nearest source pixel beyond its edge
-        return src[:, np.clip(y - dy, 0, Hs - 1), np.clip(x - dx, 0, Ws - 1)]
-
-    rows, cols, vals = [np.arange(n)], [np.arange(n)], []
-    diag = np.zeros(n)
-    b = np.zeros((C, n))
-    gp = g_at(py, px)
-    for ddy, ddx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        qy, qx = py + ddy, px + ddx
-        inside = (qy >= 0) & (qy < Ht) & (qx >= 0) & (qx < Wt)
-        qyc, qxc = np.clip(qy, 0, Ht - 1), np.clip(qx, 0, Wt - 1)
-        diag += inside
-        q_in_omega = inside & mt[qyc, qxc]
-        rows.append(np.nonzero(q_in_omega)[0])
-        cols.append(number[qyc, qxc][q_in_omega])
-        known = inside & ~mt[qyc, qxc]
-        b += np.where(known, tgt[:, qyc, qxc], 0.0)
-        vg = gp - g_at(qy, qx)
-        if mode == "mixed":
-            vt = tgt[:, py, px] - tgt[:, qyc, qxc]
-            v = np.where(np.abs(vt) > np.abs(vg), vt, vg)
-        else:
-            v = vg
-        b += np.where(inside, v, 0.0)
-    vals = [diag] + [-np.ones(r.size) for r in rows[1:]]
-    A = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
-    sol = spla.splu(A).solve(np.ascontiguousarray(b.T))
-    out = tgt.copy()
-    out[:, py, px] = sol.T
-    return torch.from_numpy(out)
+# The reference solve lives with the tests (tests/poisson_reference.py), which check dipnb against it.
+sys.path.insert(0, str(ROOT / "tests"))
+from poisson_reference import reference_clone  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------------
@@ -200,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{'  rectangle ' + str(S) + '²':>18} {b.h * b.w * 3:>9} | {'':>8} | {t_cvr:>7.4f} {'':>14} | "
               f"{info_r.solver:>6} {info_r.iterations:>3} {t_dst:>8.4f} {t_dst / t_cvr:>5.2f} {err:>16}")
         if args.adam and S <= 300:
-            for method, kw in (("course", dict(method="course", max_steps=20000)),
+            for method, kw in (("course", dict(method="course")),  # the template: 10,000 steps, lr × 0.1 at 5,000
+                               ("student", dict(method="course", max_steps=20000, loss_tol=1e-9, patience=100)),
                                ("fixed", dict(method="fixed"))):
                 t, (o, inf) = timed(lambda: solve_problem(pb, "adam", return_info=True, **kw), 1)
                 amax, amean = errors(o, ref, omega)

@@ -66,6 +66,47 @@ def _fix_channels(t: torch.Tensor, keep_alpha: bool, name: str) -> torch.Tensor:
     return t
 
 
+#: Memory budget: images with more than this many pixels (H·W) are refused by :func:`to_tensor` (checked from
+#: the shape, before any conversion) and by everything built on it. 36 MP (e.g. 6000×6000) needs about 3 GB of
+#: float32 working memory in the worst Poisson case (Ω filling the whole image).
+MAX_PIXELS = 36_000_000
+
+#: Floats must lie in [0, 1] up to this much (an unclamped Poisson result overshoots a little); beyond it the
+#: values are on another scale (0..255, or [-1, 1]) and are refused with the fix.
+FLOAT_TOLERANCE = 0.5
+
+
+def _height_width(x: Any) -> tuple[int, int] | None:
+    """(H, W) of an image-like object from its shape alone (no conversion), or None when unknown."""
+    from PIL import Image
+
+    if isinstance(x, Image.Image):
+        return x.size[1], x.size[0]
+    if isinstance(x, np.ndarray) and x.ndim >= 2:
+        return int(x.shape[0]), int(x.shape[1])
+    if isinstance(x, torch.Tensor) and x.ndim >= 2:
+        return int(x.shape[-2]), int(x.shape[-1])
+    return None
+
+
+def check_pixel_budget(h: int, w: int, name: str = "image", max_pixels: int | None = None) -> None:
+    """Raise ``ValueError`` when an ``h×w`` image exceeds the memory budget :data:`MAX_PIXELS`."""
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
+    if h * w > limit:
+        raise ValueError(f"{name}: {h}×{w} = {h * w:,} pixels is more than the memory budget MAX_PIXELS = "
+                         f"{limit:,}; downscale it first (dipnb.images.resize, or PIL's Image.thumbnail)")
+
+
+def _check_float_range(lo: float, hi: float, name: str) -> None:
+    if hi > 1 + FLOAT_TOLERANCE:
+        raise ValueError(f"{name}: float image with values in [{lo:g}, {hi:g}], but dipnb expects floats in "
+                         "[0, 1]; it looks like 0..255: divide by 255 (e.g. np.asarray(img, np.float32) / 255) "
+                         "or pass the uint8 array as it is")
+    if lo < -FLOAT_TOLERANCE:
+        raise ValueError(f"{name}: float image with values in [{lo:g}, {hi:g}], but dipnb expects floats in "
+                         "[0, 1]; if it is in [-1, 1] (a network's output), pass (x + 1) / 2")
+
+
 def to_tensor(
     x: Any,
     *,
@@ -73,27 +114,39 @@ def to_tensor(
     device: torch.device | str | None = None,
     keep_alpha: bool = False,
     name: str = "image",
+    max_pixels: int | None = None,
 ) -> torch.Tensor:
-    """Convert ``x`` to a float tensor ``C×H×W`` in [0, 1].
+    """Convert ``x`` to a float tensor ``C×H×W`` in [0, 1]: the one door every image of :mod:`dipnb` goes through.
 
     Accepts a PIL image, a NumPy array (``H×W`` or ``H×W×C``, channels last), or a torch tensor
     (``H×W`` or ``C×H×W``, channels first). Integer inputs are scaled: ``uint8``/other ints by 1/255,
-    ``uint16`` by 1/65535, ``bool`` to {0, 1}. Floats are kept as they are (not clamped). Raises
-    ``ValueError`` for non-finite values, integers outside their range, or odd shapes, ``TypeError`` for
-    anything that is not an image. A float tensor already on the right dtype/device is returned as is
-    (not copied), so callers must not modify the result in place.
+    ``uint16`` by 1/65535, ``bool`` to {0, 1}.
+
+    **The float rule** (one rule, everywhere): floats are taken as [0, 1] and kept as they are (not clamped,
+    so an unclamped result may overshoot by up to :data:`FLOAT_TOLERANCE`); floats above 1.5 or below −0.5
+    are *refused* with the fix (0..255 data: divide by 255; [-1, 1] data: (x + 1) / 2), never rescaled
+    silently. The size is checked first, from the shape, against ``max_pixels`` (default :data:`MAX_PIXELS`),
+    before anything is converted. Raises ``ValueError`` for non-finite values, integers outside their range,
+    odd shapes or a size over budget, ``TypeError`` for anything that is not an image. Tensors are detached
+    (no autograd through dipnb's image code). A float tensor already on the right dtype/device is returned as
+    is (not copied), so callers must not modify the result in place.
     """
     from PIL import Image
 
     if isinstance(x, (str, Path)):
         raise TypeError(f"{name}: got a path {str(x)!r}; load it first with dipnb.images.load_image(path).")
+    hw = _height_width(x)
+    if hw is not None:
+        check_pixel_budget(*hw, name=name, max_pixels=max_pixels)
+    is_float = False
     if isinstance(x, Image.Image):
         if x.mode in ("P", "CMYK", "YCbCr", "HSV", "1", "I;16", "I", "F"):
             if x.mode in ("I;16", "I", "F"):
                 arr = np.asarray(x)
                 if x.mode == "I;16":
                     arr = arr.astype(np.uint16)
-                return to_tensor(arr, dtype=dtype, device=device, keep_alpha=keep_alpha, name=name)
+                return to_tensor(arr, dtype=dtype, device=device, keep_alpha=keep_alpha, name=name,
+                                 max_pixels=max_pixels)
             x = x.convert("RGBA" if ("transparency" in x.info or x.mode == "P" and "A" in x.getbands())
                           else ("L" if x.mode == "1" else "RGB"))
         x = np.asarray(x)
@@ -115,6 +168,7 @@ def to_tensor(
             t = torch.from_numpy(arr.astype(np.float32) / 255.0)
         elif np.issubdtype(arr.dtype, np.floating):
             t = torch.from_numpy(np.array(arr, dtype=np.float32 if dtype != torch.float64 else np.float64))
+            is_float = True
         else:
             raise TypeError(f"{name}: unsupported NumPy dtype {arr.dtype}; use uint8 or float.")
         if t.ndim == 2:
@@ -138,6 +192,8 @@ def to_tensor(
                 raise ValueError(f"{name}: integer tensor has values in [{lo}, {hi}], outside 0..255; "
                                  "pass uint8 (0..255) or floats in [0, 1].")
             t = t.float() / 255.0
+        else:
+            is_float = True
     else:
         raise TypeError(f"{name}: expected a torch tensor, NumPy array or PIL image, got {type(x).__name__}.")
     if t.shape[-1] == 0 or t.shape[-2] == 0:
@@ -147,6 +203,8 @@ def to_tensor(
     lo, hi = t.aminmax()
     if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
         raise ValueError(f"{name}: contains NaN or infinite values; clean them (e.g. torch.nan_to_num) first.")
+    if is_float:
+        _check_float_range(float(lo), float(hi), name)
     return t
 
 
@@ -237,4 +295,5 @@ def sample_image(name: str, size: int | None = None, *, gray: bool = False) -> t
     return resize(t, size) if size is not None else t
 
 
-__all__ = ["SAMPLE_IMAGES", "load_image", "resize", "sample_image", "to_pil", "to_tensor", "to_uint8"]
+__all__ = ["FLOAT_TOLERANCE", "MAX_PIXELS", "SAMPLE_IMAGES", "check_pixel_budget", "load_image", "resize", "sample_image",
+           "to_pil", "to_tensor", "to_uint8"]

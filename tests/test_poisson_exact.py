@@ -1,10 +1,8 @@
-"""seamless_clone against a scipy sparse direct solve of eq. 7 (assembled independently in benchmarks/)."""
+"""seamless_clone against a scipy sparse direct solve of eq. 7 (assembled independently in tests/poisson_reference.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,10 +10,7 @@ import torch
 from dipnb.poisson import polygon_mask, seamless_clone
 
 pytest.importorskip("scipy")
-_spec = importlib.util.spec_from_file_location("bench_poisson", Path(__file__).parents[1] / "benchmarks/poisson.py")
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
-reference_clone = bench.reference_clone
+from poisson_reference import reference_clone  # noqa: E402  (tests/poisson_reference.py)
 
 TOL_F32 = 0.05 / 255  # the issue's accuracy target, in [0, 1] units
 TOL_F64 = 1e-9

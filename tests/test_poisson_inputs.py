@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import dipnb.poisson.edits as edits
+import dipnb.images as images
 from dipnb.poisson import polygon_mask, seamless_clone
 
 
@@ -92,7 +92,7 @@ def test_non_finite_values(imgs, which, value):
     src, tgt, m = imgs
     src, tgt = src.clone(), tgt.clone()
     (src if which == "source" else tgt)[1, 2, 3] = value
-    with pytest.raises(ValueError, match=f"{which} contains NaN or infinite"):
+    with pytest.raises(ValueError, match=f"{which}: contains NaN or infinite"):
         seamless_clone(src, tgt, m)
 
 
@@ -105,7 +105,7 @@ def test_integer_images_outside_their_range(imgs):
 
 def test_image_larger_than_memory_budget(imgs, monkeypatch):
     src, tgt, m = imgs
-    monkeypatch.setattr(edits, "MAX_PIXELS", 500)
+    monkeypatch.setattr(images, "MAX_PIXELS", 500)
     with pytest.raises(ValueError, match="memory budget"):
         seamless_clone(src, tgt, m)
 
@@ -124,7 +124,7 @@ def test_unknown_mode_solver_and_options(imgs):
         seamless_clone(src, tgt, m, solver="lu")
     with pytest.raises(ValueError, match="Ω to be a full rectangle"):
         seamless_clone(src, tgt, m, solver="dst")
-    with pytest.raises(TypeError, match="unexpected keyword"):
+    with pytest.raises(TypeError, match="solver 'mgpcg' takes no option 'steps'; it takes: tol, max_iter"):
         seamless_clone(src, tgt, m, solver="mgpcg", steps=3)
     with pytest.raises(ValueError, match="callback_every"):
         seamless_clone(src, tgt, m, solver="adam", callback=lambda *a: None, callback_every=0)

@@ -9,8 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dipnb.poisson import polygon_mask
-from dipnb.widgets import PolygonState, segments_intersect, self_intersections
+from dipnb.poisson import PolygonState, polygon_mask, segments_intersect, self_intersections
 
 SQUARE = [(2, 2), (10, 2), (10, 8), (2, 8)]
 

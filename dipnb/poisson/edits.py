@@ -1,7 +1,10 @@
 """Poisson image editing (Pérez, Gangnet & Blake, SIGGRAPH 2003): seamless cloning and the other edits.
 
-Conventions: images are float tensors ``C×H×W`` in [0, 1] (anything :func:`dipnb.images.to_tensor` accepts
-is converted); the mask Ω is given in **source** coordinates; ``offset = (dx, dy)`` moves source pixel (x, y)
+Conventions: images are float tensors ``C×H×W`` in [0, 1]; every input image goes through
+:func:`dipnb.images.to_tensor` (its one float rule: floats beyond [−0.5, 1.5] are refused with the fix; its
+pixel budget, checked from the shape first); every parameter is checked (type, finiteness, range) before any
+work, and no result holds NaN or inf. The edits are not differentiable (inputs that require grad are detached,
+with a warning). The mask Ω is given in **source** coordinates; ``offset = (dx, dy)`` moves source pixel (x, y)
 to target pixel (x + dx, y + dy), x to the right, y down. Results are *not* clamped (use
 :func:`dipnb.images.to_uint8` or ``.clamp(0, 1)`` for display); pixels outside Ω are the target's, bit for
 bit; inputs are never modified.
@@ -23,48 +26,47 @@ import torch
 
 from dipnb.images import to_tensor
 from dipnb.poisson.guidance import PoissonSystem, build_system, crop_with_margin, image_gradients, luminance, mixed_field
-from dipnb.poisson.mask import check_mask
-from dipnb.poisson.operators import DIRECTIONS, Box, bounding_box
-from dipnb.poisson.solvers import SolveInfo, solve
+from dipnb.poisson.mask import check_mask, place_mask
+from dipnb.poisson.operators import DIRECTIONS, bounding_box
+from dipnb.poisson.solvers import Callback, SolveInfo, solve
+from dipnb.poisson.solvers.base import real, user_stacklevel
 
 MODES = ("import", "mixed", "monochrome")
 
-#: Memory budget: images larger than this many pixels (per image) are refused. 36 MP (e.g. 6000×6000)
-#: needs about 3 GB of float32 working memory in the worst case (Ω filling the whole image).
-MAX_PIXELS = 36_000_000
+
+def _image(x: Any, name: str) -> torch.Tensor:
+    """One input image through :func:`dipnb.images.to_tensor` (its float rule and pixel budget); float64 stays
+    float64. Autograd is not followed: a tensor that requires grad is detached, with a warning."""
+    if isinstance(x, torch.Tensor) and x.requires_grad:
+        warnings.warn(f"{name} requires grad, but Poisson editing here is not differentiable: it was detached "
+                      "(the result carries no gradient)", stacklevel=user_stacklevel())
+    f64 = getattr(x, "dtype", None) in (torch.float64, np.float64)
+    return to_tensor(x, name=name, dtype=torch.float64 if f64 else torch.float32)
 
 
 def _check_images(source: Any, target: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    src = to_tensor(source, name="source") if not _is_float_image(source) else source
-    tgt = to_tensor(target, name="target") if not _is_float_image(target) else target
+    src, tgt = _image(source, "source"), _image(target, "target")
     for name, t in (("source", src), ("target", tgt)):
         if t.shape[0] not in (1, 3):
-            src_or = to_tensor(t, name=name)  # drops alpha with a warning, or raises
-            if name == "source":
-                src = src_or
-            else:
-                tgt = src_or
-    for name, t in (("source", src), ("target", tgt)):
-        if t.shape[-2] * t.shape[-1] > MAX_PIXELS:
-            raise ValueError(f"{name} has {t.shape[-2]}×{t.shape[-1]} pixels, more than the memory budget "
-                             f"MAX_PIXELS = {MAX_PIXELS:,}; downscale it (dipnb.images.resize) first")
-        lo, hi = t.aminmax()  # one pass, no temporary; NaN and ±inf propagate into min/max
-        if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
-            raise ValueError(f"{name} contains NaN or infinite values; clean them (torch.nan_to_num) first")
+            raise ValueError(f"{name} has {t.shape[0]} channels; pass a gray or RGB image (keep_alpha is not "
+                             "supported by the edits)")
     if src.device != tgt.device:
         raise ValueError(f"source is on {src.device} but target on {tgt.device}; move both to one device")
     if src.shape[0] != tgt.shape[0]:
         warnings.warn(f"source has {src.shape[0]} channel(s), target {tgt.shape[0]}: the gray one is repeated "
-                      "to RGB", stacklevel=3)
+                      "to RGB", stacklevel=user_stacklevel())
         src, tgt = (src.expand(3, -1, -1) if src.shape[0] == 1 else src,
                     tgt.expand(3, -1, -1) if tgt.shape[0] == 1 else tgt)
     dtype = torch.float64 if torch.float64 in (src.dtype, tgt.dtype) else torch.float32
     return src.to(dtype), tgt.to(dtype)
 
 
-def _is_float_image(x: Any) -> bool:
-    return (isinstance(x, torch.Tensor) and x.is_floating_point() and x.ndim == 3 and x.shape[0] in (1, 3)
-            and x.dtype in (torch.float32, torch.float64))
+def _param(name: str, value: Any, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> float:
+    """A real-valued parameter of an edit: a finite number in the interval, else a ``ValueError``/``TypeError``."""
+    msg = real(lo, hi, lo_open, hi_open)(value)
+    if msg is not None:
+        raise (TypeError if "number" in msg else ValueError)(f"{name} {msg}")
+    return float(value)
 
 
 def _check_offset(offset: Any) -> tuple[int, int]:
@@ -77,41 +79,6 @@ def _check_offset(offset: Any) -> tuple[int, int]:
                 or not float(v).is_integer():
             raise TypeError(f"offset must be whole pixels (dx, dy), got {offset!r}; round it first")
     return int(dx), int(dy)
-
-
-def place_mask(mask: torch.Tensor, target_shape: tuple[int, int], offset: tuple[int, int],
-               outside: str = "clip") -> tuple[torch.Tensor, Box]:
-    """Move Ω (source coordinates) by ``offset`` into the target; returns (Ω on its target box, the box).
-
-    Pixels landing outside the target are dropped with a warning (``outside="clip"``) or refused
-    (``outside="raise"``). Raises ``ValueError`` when nothing of Ω lands in the target.
-    """
-    if outside not in ("clip", "raise"):
-        raise ValueError(f"outside must be 'clip' or 'raise', got {outside!r}")
-    dx, dy = offset
-    Ht, Wt = target_shape
-    sb = bounding_box(mask)
-    ty0, tx0 = max(sb.y0 + dy, 0), max(sb.x0 + dx, 0)
-    ty1, tx1 = min(sb.y0 + sb.h + dy, Ht), min(sb.x0 + sb.w + dx, Wt)
-    total = int(torch.count_nonzero(mask))
-    if ty1 <= ty0 or tx1 <= tx0:
-        raise ValueError(f"offset {offset} puts all of Ω (source box x {sb.x0}..{sb.x0 + sb.w - 1}, y "
-                         f"{sb.y0}..{sb.y0 + sb.h - 1}) outside the {Ht}×{Wt} target; choose an offset that "
-                         "lands it inside")
-    m = mask[ty0 - dy:ty1 - dy, tx0 - dx:tx1 - dx]
-    kept = int(torch.count_nonzero(m))
-    if kept < total:
-        msg = (f"offset {offset} puts {total - kept} of Ω's {total} pixels outside the {Ht}×{Wt} target")
-        if outside == "raise" or kept == 0:
-            raise ValueError(msg + "; move the region inside the target (or pass outside='clip' to drop them)")
-        warnings.warn(msg + "; they were dropped (pass outside='raise' to refuse instead)", stacklevel=3)
-    tb = bounding_box(m)
-    box = Box(ty0 + tb.y0, tx0 + tb.x0, tb.h, tb.w, Ht, Wt)
-    m = m[tb.y0:tb.y0 + tb.h, tb.x0:tb.x0 + tb.w]
-    if box.h == Ht and box.w == Wt and bool(m.all()):
-        raise ValueError("Ω covers the whole target, so eq. 7 has no boundary values f*; leave at least one "
-                         "target pixel outside Ω")
-    return m, box
 
 
 class Problem(NamedTuple):
@@ -136,7 +103,13 @@ def clone_problem(source: Any, target: Any, mask: Any, offset: Sequence[int] = (
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     src, tgt = _check_images(source, target)
     m = check_mask(mask, tuple(src.shape[-2:])).to(tgt.device)
-    dx, dy = _check_offset(offset)
+    return _clone_problem(src, tgt, m, _check_offset(offset), mode, outside)
+
+
+def _clone_problem(src: torch.Tensor, tgt: torch.Tensor, m: torch.Tensor, offset: tuple[int, int], mode: str,
+                   outside: str) -> Problem:
+    """:func:`clone_problem` on inputs already checked (the edits below build their own g)."""
+    dx, dy = offset
     mt, box = place_mask(m, tuple(tgt.shape[-2:]), (dx, dy), outside)
     g = crop_with_margin(src, box.y0 - dy, box.x0 - dx, box.h, box.w)  # g on the box, 1-px margin
     t = crop_with_margin(tgt, box.y0, box.x0, box.h, box.w)
@@ -152,10 +125,16 @@ def clone_problem(source: Any, target: Any, mask: Any, offset: Sequence[int] = (
     return Problem(system, tgt, x0)
 
 
-def solve_problem(problem: Problem, solver: str = "auto", return_info: bool = False, **options: Any):
-    """Solve a :class:`Problem` and compose the result (see :func:`seamless_clone` for the options)."""
+def solve_problem(problem: Problem, solver: str = "auto", return_info: bool = False, *,
+                  callback: Callback | None = None, **options: Any):
+    """Solve a :class:`Problem` and compose the result (see :func:`seamless_clone` for the options).
+
+    ``callback(step, image, value)`` receives the full composited image (``C×H_t×W_t``)."""
     t0 = time.perf_counter()
-    x, info = solve(problem.system, solver, x0=problem.x0, compose=problem.compose, **options)
+    if callback is not None and not callable(callback):
+        raise TypeError("callback must be callable as callback(step, image, loss)")
+    on_box = None if callback is None else (lambda step, x, value: callback(step, problem.compose(x), value))
+    x, info = solve(problem.system, solver, x0=problem.x0, callback=on_box, **options)
     out = problem.compose(x)
     info.seconds = time.perf_counter() - t0
     return (out, info) if return_info else out
@@ -170,15 +149,18 @@ def seamless_clone(source: Any, target: Any, mask: Any, offset: Sequence[int] = 
     Σ_{q∈N_p} v_pq with v from ``mode``: ``"import"`` (source gradients, eq. 11), ``"mixed"`` (the stronger
     of source and target gradient per edge, eq. 13) or ``"monochrome"`` (the source's luminance gradients).
 
-    ``solver``: ``"auto"`` (default: ``"dst"`` for a rectangle away from the border when no options or
-    callback are given, else ``"mgpcg"``),
-    ``"mgpcg"`` (options ``tol`` = 3e-5 relative residual, ``max_iter``, ``nu``), ``"dst"``, ``"adam"``
-    (options ``method`` = "fixed" | "course", ``lr``, ``max_steps``, ``tol``, ``patience``). Iterative
-    solvers accept ``callback(step, image, loss)`` (full composited image; return True to stop early) and
-    ``callback_every`` (default 1 for mgpcg, 100 for adam). ``return_info=True`` returns
-    ``(image, SolveInfo)`` with ``.solver``,
+    ``solver``: ``"auto"`` (default: ``"dst"`` when Ω is a rectangle away from the border, else ``"mgpcg"``,
+    decided from Ω alone), ``"mgpcg"`` (options ``tol`` = 3e-5 relative residual, ``max_iter``, ``nu``,
+    ``nu0``, ``omega``, ``coarse``), ``"dst"`` (``tol``), ``"adam"`` (``method`` = "fixed" | "course",
+    ``lr``, ``max_steps``, ``coarse``, ``loss_tol`` / ``patience``, ``tol``); an option the solver does not take
+    is refused (``dipnb.poisson.solvers.REGISTRY[name].options`` lists them). Every solver accepts
+    ``callback(step, image, value)`` (full composited image; return True to stop early) every
+    ``callback_every`` steps (default 1, adam 100), and ``strict=True`` (raise instead of warning when the
+    tolerance is not reached). ``return_info=True`` returns ``(image, SolveInfo)`` with ``.solver``,
     ``.iterations``, ``.rel_residual``, ``.seconds``. ``outside``: see the module's offset policy. Runs on
-    the device of ``target``; float64 inputs are solved in float64, everything else in float32.
+    the device of ``target``; float64 inputs are solved in float64, everything else in float32. Images go
+    through :func:`dipnb.images.to_tensor` (floats must be in [0, 1]; over-budget sizes are refused). Not
+    differentiable: inputs that require grad are detached, with a warning.
     """
     problem = clone_problem(source, target, mask, offset, mode, outside)
     return solve_problem(problem, solver, return_info=return_info, **options)
@@ -194,7 +176,9 @@ def paste(source: Any, target: Any, mask: Any, offset: Sequence[int] = (0, 0), o
 # The other edits of the paper: one image, Ω in its own coordinates, a guidance field built from it.
 # --------------------------------------------------------------------------------------------------
 def _image_and_mask(image: Any, mask: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    img, _ = _check_images(image, image)
+    img = _image(image, "image")
+    if img.shape[0] not in (1, 3):
+        raise ValueError(f"image has {img.shape[0]} channels; pass a gray or RGB image")
     m = check_mask(mask, tuple(img.shape[-2:])).to(img.device)
     return img, m
 
@@ -229,6 +213,10 @@ def texture_flatten(image: Any, mask: Any, edges: Any = None, *, sigma: float = 
     (``edges``, or Canny with ``sigma``, ``low``, ``high`` on the luminance). The result looks like a
     cartoon: flat regions between the edges. Returns the image (and a :class:`SolveInfo`).
     """
+    _param("sigma", sigma, 0, 100, lo_open=True)
+    _param("low", low, 0, 1)
+    if _param("high", high, 0, 1) < low:
+        raise ValueError(f"need low <= high (Canny's hysteresis thresholds), got low={low}, high={high}")
     img, m = _image_and_mask(image, mask)
     E = edge_map(img, sigma, low, high) if edges is None else check_mask(edges, tuple(img.shape[-2:]), "edges",
                                                                                    allow_empty=True)
@@ -266,8 +254,9 @@ def illumination_change(image: Any, mask: Any, alpha: float = 0.2, beta: float =
     Discretely, |∇f| is the central-difference gradient norm per pixel and the factor on edge pq is the
     mean of its two pixels' factors (so v_pq = −v_qp). Returns exp(f) − ε (and a :class:`SolveInfo`).
     """
-    if not (alpha > 0 and 0 <= beta < 1):
-        raise ValueError(f"need alpha > 0 and 0 <= beta < 1, got alpha={alpha}, beta={beta}")
+    _param("alpha", alpha, 0, 100, lo_open=True)  # the paper: 0.2
+    _param("beta", beta, 0, 1, hi_open=True)  # the paper: 0.2
+    _param("eps", eps, 0, 1, lo_open=True)  # log(0) is −inf: black pixels need ε > 0
     img, m = _image_and_mask(image, mask)
     if float(img.min()) < 0:
         raise ValueError("illumination_change works on non-negative intensities (log domain); clamp the image "
@@ -293,6 +282,9 @@ def illumination_change(image: Any, mask: Any, alpha: float = 0.2, beta: float =
     pb = field_problem(logi, m, field)
     out, info = solve_problem(pb, solver, return_info=True, **options)
     out = torch.where(m, torch.exp(out) - eps, img)  # outside Ω: the input, bit for bit
+    if not bool(torch.isfinite(out).all()):
+        raise FloatingPointError(f"illumination_change overflowed (exp of the solved log-image) with alpha={alpha}, "
+                                 f"beta={beta}, eps={eps}; use values nearer the paper's (alpha = beta = 0.2)")
     return (out, info) if return_info else out
 
 
@@ -306,16 +298,23 @@ def color_change(image: Any, mask: Any, factors: Sequence[float] | None = (1.5, 
     """
     img, m = _image_and_mask(image, mask)
     if recolor is not None:
+        if not callable(recolor):
+            raise TypeError(f"recolor must be a function image → image, got {type(recolor).__name__}")
         g = to_tensor(recolor(img.clone()), name="recolor(image)").to(img)
         if g.shape != img.shape:
             raise ValueError(f"recolor(image) returned shape {tuple(g.shape)}, expected {tuple(img.shape)}")
     else:
-        fac = torch.as_tensor(factors, dtype=img.dtype, device=img.device).flatten()
-        if fac.numel() != img.shape[0]:
-            raise ValueError(f"factors needs one value per channel ({img.shape[0]}), got {fac.numel()}")
-        g = img * fac.view(-1, 1, 1)
-    return seamless_clone(g, img, m, (0, 0), "import", solver, outside="raise", return_info=return_info,
-                          **options)
+        try:
+            fac = [float(f) for f in factors]
+        except (TypeError, ValueError):
+            raise TypeError(f"factors must be numbers, one per channel, e.g. (1.5, 0.5, 0.5), got {factors!r}") from None
+        if len(fac) != img.shape[0]:
+            raise ValueError(f"factors needs one value per channel ({img.shape[0]}), got {len(fac)}")
+        for k, f in enumerate(fac):
+            _param(f"factors[{k}]", f, 0, 100)
+        g = img * torch.tensor(fac, dtype=img.dtype, device=img.device).view(-1, 1, 1)
+    pb = _clone_problem(g, img, m, (0, 0), "import", "raise")
+    return solve_problem(pb, solver, return_info=return_info, **options)
 
 
 def seamless_tile(image: Any, *, solver: str = "auto", return_info: bool = False, **options: Any):
@@ -324,7 +323,7 @@ def seamless_tile(image: Any, *, solver: str = "auto", return_info: bool = False
     f*_west = f*_east = ½(g_west + g_east) (corners: the mean of the 4 corners). The result tiles without
     visible seams (its opposite borders are equal).
     """
-    img, _ = _check_images(image, image)
+    img = _image(image, "image")
     C, H, W = img.shape
     if H < 3 or W < 3:
         raise ValueError(f"seamless_tile needs an image of at least 3×3 pixels, got {H}×{W}")
@@ -340,10 +339,10 @@ def seamless_tile(image: Any, *, solver: str = "auto", return_info: bool = False
         fstar[:, y, x] = corner
     mask = torch.zeros(H, W, dtype=torch.bool, device=img.device)
     mask[1:-1, 1:-1] = True
-    return seamless_clone(img, fstar, mask, (0, 0), "import", solver, outside="raise", return_info=return_info,
-                          **options)
+    pb = _clone_problem(img, fstar, mask, (0, 0), "import", "raise")
+    return solve_problem(pb, solver, return_info=return_info, **options)
 
 
-__all__ = ["MAX_PIXELS", "MODES", "Problem", "clone_problem", "color_change", "edge_map", "field_problem",
+__all__ = ["MODES", "Problem", "clone_problem", "color_change", "edge_map", "field_problem",
            "illumination_change", "paste", "place_mask", "seamless_clone", "seamless_tile", "solve_problem",
            "texture_flatten"]

@@ -5,7 +5,8 @@ A guidance field is stored per *edge*: ``v[d]`` (``C×h×w``) holds v_pq for q =
 
 * import (eq. 11): v_pq = g_p − g_q (source gradients);
 * mixed (eq. 13): v_pq = f*_p − f*_q if |f*_p − f*_q| > |g_p − g_q| else g_p − g_q, per channel;
-* monochrome: the import field of the source's luminance (OpenCV's MONOCHROME_TRANSFER);
+* monochrome: the import field of the source's luminance (OpenCV's MONOCHROME_TRANSFER), built as a guide
+  image by :func:`dipnb.poisson.edits.clone_problem`;
 * texture flattening (eqs. 14–15), illumination change (eq. 16), … are built in :mod:`dipnb.poisson.edits`.
 """
 
@@ -54,21 +55,10 @@ def image_gradients(a: torch.Tensor) -> torch.Tensor:
     return torch.stack([centre - _shifted(a, d) for d in DIRECTIONS])
 
 
-def import_field(g: torch.Tensor) -> torch.Tensor:
-    """Eq. 11: v_pq = g_p − g_q (``g`` cropped with a 1-px margin)."""
-    return image_gradients(g)
-
-
 def mixed_field(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Eq. 13: keep the stronger of the target's and the source's difference, per edge and channel."""
     vg, vt = image_gradients(g), image_gradients(t)
     return torch.where(vt.abs() > vg.abs(), vt, vg)
-
-
-def monochrome_field(g: torch.Tensor, channels: int) -> torch.Tensor:
-    """Import field of the source's luminance, the same for all ``channels``."""
-    v = image_gradients(luminance(g))
-    return v.expand(-1, channels, -1, -1)
 
 
 @dataclass
@@ -155,15 +145,5 @@ def build_system(target_m: torch.Tensor, m_m: torch.Tensor, box: Box, v: torch.T
     return PoissonSystem(box=box, m=m.contiguous(), D=D, b=b, target_m=target_m, m_m=m_m)
 
 
-def residual(system: PoissonSystem, u: torch.Tensor) -> torch.Tensor:
-    """Per-channel relative residual ‖b − A u‖ / ‖b‖ of values ``u`` (``C×h×w``, used inside Ω only)."""
-    from dipnb.poisson.operators import apply_A
-
-    mf = system.mf
-    r = system.b - apply_A(u * mf, system.D, mf)
-    nb = system.b.flatten(1).norm(dim=1).clamp_min(1e-30)
-    return r.flatten(1).norm(dim=1) / nb
-
-
-__all__ = ["LUMA", "PoissonSystem", "build_system", "crop_with_margin", "image_gradients", "import_field",
-           "luminance", "mixed_field", "monochrome_field", "residual"]
+__all__ = ["LUMA", "PoissonSystem", "build_system", "crop_with_margin", "image_gradients", "luminance",
+           "mixed_field"]

@@ -66,16 +66,6 @@ def in_image(y0: int, x0: int, h: int, w: int, H: int, W: int, cell: int = 1,
     return torch.stack([top, bottom, left, right])
 
 
-def neighbour_sum(u: torch.Tensor) -> torch.Tensor:
-    """S u: the sum of the 4 neighbours of every pixel of ``…×h×w``, zero beyond the edges (slicing)."""
-    s = torch.zeros_like(u)
-    s[..., 1:, :] += u[..., :-1, :]
-    s[..., :-1, :] += u[..., 1:, :]
-    s[..., :, 1:] += u[..., :, :-1]
-    s[..., :, :-1] += u[..., :, 1:]
-    return s
-
-
 def apply_A(u: torch.Tensor, D: torch.Tensor, m: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """``A u = scale · m ∘ (D ∘ u − S u)`` for ``u`` (``C×h×w``) that is zero outside Ω (``m`` float 0/1)."""
     out = u * D
@@ -127,4 +117,4 @@ def assemble_dense(mask: torch.Tensor, D: torch.Tensor, scale: float = 1.0,
 
 
 __all__ = ["DIRECTIONS", "Box", "apply_A", "assemble_dense", "bounding_box", "in_image", "laplacian_conv",
-           "laplacian_slice", "neighbour_sum"]
+           "laplacian_slice"]

@@ -1,14 +1,16 @@
 """Interactive widgets for the notebooks: draw a polygon Ω on a photo, place it, blend (notebook 02).
 
-:class:`PolygonState` (plain Python, no front end) holds the polygon and its placement; the ipycanvas views
-in :mod:`dipnb.widgets.canvas` and the app in :mod:`dipnb.widgets.blend_app` are imported on first use.
+The model they show, :class:`~dipnb.poisson.polygon.PolygonState` (plain Python, no front end), lives in
+:mod:`dipnb.poisson`; it is re-exported here for convenience. The ipycanvas views in :mod:`dipnb.widgets.canvas`
+and the app in :mod:`dipnb.widgets.blend_app` are imported on first use (ipywidgets is slow to import).
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from dipnb.widgets.polygon import PolygonState, segments_intersect, self_intersections
+from dipnb.poisson.polygon import PolygonState, segments_intersect, self_intersections
 
 _LAZY = {
     "PhotoCanvas": "dipnb.widgets.canvas",
@@ -22,8 +24,6 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'dipnb.widgets' has no attribute {name!r}")
 

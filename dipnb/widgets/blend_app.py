@@ -1,6 +1,6 @@
 """The blending app of notebook 02: draw Ω on the source, place it on the target, blend, save.
 
-:class:`BlendApp` puts together a :class:`~dipnb.widgets.polygon.PolygonState` (the model), a
+:class:`BlendApp` puts together a :class:`~dipnb.poisson.polygon.PolygonState` (the model), a
 :class:`~dipnb.widgets.canvas.SourceCanvas` and a :class:`~dipnb.widgets.canvas.TargetCanvas` (views), buttons,
 sliders, pickers and a result view, and calls :func:`dipnb.poisson.seamless_clone`. Everything the buttons do is
 also a method (:meth:`BlendApp.blend`, :meth:`BlendApp.save`, :meth:`BlendApp.load_source`, …) so that a
@@ -24,8 +24,12 @@ from typing import Any
 import ipywidgets as W
 import torch
 
+from dipnb.config import figures_dir
+from dipnb.images import load_image, to_pil
+from dipnb.plots import save_figure, to_display_array
+from dipnb.poisson import seamless_clone
+from dipnb.poisson.polygon import PolygonState
 from dipnb.widgets.canvas import SourceCanvas, TargetCanvas
-from dipnb.widgets.polygon import PolygonState
 
 MODES = ("import", "mixed", "monochrome")
 #: picker label → ``solver=`` argument of :func:`dipnb.poisson.seamless_clone`
@@ -33,8 +37,6 @@ SOLVERS = {"fast (exact)": "auto", "Adam (live)": "adam"}
 
 
 def _png_bytes(image: torch.Tensor) -> bytes:
-    from dipnb.images import to_pil
-
     buf = io.BytesIO()
     to_pil(image).save(buf, format="PNG")
     return buf.getvalue()
@@ -197,8 +199,6 @@ class BlendApp:
 
     def _clone(self, mask: torch.Tensor, offset: tuple[int, int], mode: str, solver: str,
                callback: Any = None) -> tuple[torch.Tensor, Any]:
-        from dipnb.poisson import seamless_clone
-
         kwargs: dict[str, Any] = dict(offset=offset, mode=mode, solver=solver, return_info=True)
         if solver == "adam":
             kwargs.update(self.adam_options)
@@ -208,7 +208,8 @@ class BlendApp:
 
     def adam_total_steps(self) -> int:
         """Steps the Adam solver will take (``max_steps`` of :attr:`adam_options`), for the progress bar."""
-        return int(self.adam_options.get("max_steps", 20000))
+        default = 10000 if self.adam_options.get("method") == "course" else 300  # dipnb.poisson.solvers.adam
+        return int(self.adam_options.get("max_steps") or default)
 
     def blend(self, mode: str | None = None, solver: str | None = None, preview: bool = True) -> torch.Tensor:
         """Blend now (in this thread) with ``mode`` and ``solver`` (default: the pickers'); returns f.
@@ -321,9 +322,6 @@ class BlendApp:
         """Save the last result as PNG into ``figures/`` (or the ``figures_dir`` given); returns the path."""
         if self.result is None:
             raise ValueError("nothing to save yet: press Blend (or call app.blend()) first")
-        from dipnb.config import figures_dir
-        from dipnb.images import to_pil
-
         folder = self._figures_dir or figures_dir()
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / (name or f"02_blend_{self.mode_picker.value}.png")
@@ -340,8 +338,6 @@ class BlendApp:
         self._load(data, name, "target")
 
     def _load(self, data: bytes | str | Path, name: str, which: str) -> None:
-        from dipnb.images import load_image
-
         try:
             image = load_image(data, size=self.image_size)
         except ValueError as err:
@@ -395,8 +391,6 @@ def plot_blend(source: torch.Tensor, target: torch.Tensor, state: PolygonState,
     is drawn with the vertex coordinates as they are.
     """
     import matplotlib.pyplot as plt
-
-    from dipnb.plots import save_figure, to_display_array
 
     pts = state.points
     n = 3 if result is not None else 2

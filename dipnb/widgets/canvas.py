@@ -1,4 +1,4 @@
-"""ipycanvas views of a :class:`~dipnb.widgets.polygon.PolygonState`: the source g and the target f*.
+"""ipycanvas views of a :class:`~dipnb.poisson.polygon.PolygonState`: the source g and the target f*.
 
 Each view is an ipycanvas ``MultiCanvas`` with two layers: the photo on the lower layer (sent once with
 ``put_image_data``) and the drawing (polygon, mask shading, messages) on the top layer, which is the one that
@@ -23,7 +23,8 @@ import torch
 from ipycanvas import MultiCanvas, hold_canvas
 from PIL import Image
 
-from dipnb.widgets.polygon import PolygonState
+from dipnb.images import to_uint8
+from dipnb.poisson.polygon import PolygonState
 
 #: a click this many *screen* pixels from the first vertex closes the polygon
 SNAP_PIXELS = 8.0
@@ -41,8 +42,6 @@ def display_scale(shape: tuple[int, int], display_size: int) -> tuple[int, int, 
 
 def _rgba_uint8(image: torch.Tensor) -> np.ndarray:
     """C×H×W float image in [0, 1] → H×W×4 uint8 (opaque)."""
-    from dipnb.images import to_uint8
-
     arr = to_uint8(image)
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=2)

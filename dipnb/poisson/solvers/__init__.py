@@ -1,52 +1,87 @@
-"""Solvers for eq. 7, selectable by name: "mgpcg" (exact, any Ω), "dst" (exact, rectangles), "adam" (the
-course's optimiser, taught in notebook 03) and "auto" (dst when Ω is a rectangle away from the border, else
-mgpcg)."""
+"""Solvers for eq. 7, in one registry: "mgpcg" (exact to a tolerance, any Ω), "dst" (exact, rectangles), "adam"
+(the course's optimiser and the fixed one, taught in notebook 03), and "auto" (dst when Ω is a rectangle away
+from the border, else mgpcg — chosen from Ω alone, never from the options).
+
+Every solver has the signature ``run(system, *, x0, monitor, **options) -> (x, SolveInfo)`` and a table of the
+options it takes (:class:`~dipnb.poisson.solvers.base.Solver`); :func:`solve` checks the options against it
+before any work, so an option a solver does not take is refused, never ignored.
+"""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
 
 from dipnb.poisson.guidance import PoissonSystem
-from dipnb.poisson.solvers.adam import solve_adam
-from dipnb.poisson.solvers.base import Callback, SolveInfo
-from dipnb.poisson.solvers.dst import is_rectangle, solve_dst
-from dipnb.poisson.solvers.mgpcg import MGPreconditioner, solve_mgpcg
+from dipnb.poisson.solvers.adam import ADAM, solve_adam
+from dipnb.poisson.solvers.base import (Callback, ConvergenceWarning, Monitor, NotConvergedError, SolveInfo,
+                                        Solver, relative_residual, user_stacklevel)
+from dipnb.poisson.solvers.dst import DST, is_rectangle, solve_dst
+from dipnb.poisson.solvers.mgpcg import MGPCG, MGPreconditioner, solve_mgpcg
 
-SOLVERS = ("auto", "mgpcg", "dst", "adam")
+#: name → :class:`~dipnb.poisson.solvers.base.Solver`; ``"auto"`` picks one of them from Ω.
+REGISTRY: dict[str, Solver] = {s.name: s for s in (MGPCG, DST, ADAM)}
+SOLVERS = ("auto", *REGISTRY)
 
 
-def solve(system: PoissonSystem, solver: str = "auto", x0: torch.Tensor | None = None, compose=None,
-          callback: Callback | None = None, callback_every: int | None = None,
+def choose(system: PoissonSystem, solver: str = "auto") -> tuple[Solver, str]:
+    """The registry entry for ``solver`` (``"auto"``: dst when Ω is a rectangle away from the border, else
+    mgpcg), and a note on how it was chosen (for error messages)."""
+    if not isinstance(solver, str) or solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; choose one of: auto (dst for rectangles, else mgpcg), "
+                         + ", ".join(f"{k} ({s.summary})" for k, s in REGISTRY.items()))
+    if solver != "auto":
+        return REGISTRY[solver], ""
+    if is_rectangle(system):
+        return DST, "chosen by solver='auto' because Ω is a rectangle; pass solver='mgpcg' for its options"
+    return MGPCG, "chosen by solver='auto'"
+
+
+def solve(system: PoissonSystem, solver: str = "auto", *, x0: torch.Tensor | None = None,
+          callback: Callback | None = None, callback_every: int | None = None, strict: bool = False,
           **options: Any) -> tuple[torch.Tensor, SolveInfo]:
     """Solve ``system`` with the named solver; returns values on the box (``C×h×w``) and a :class:`SolveInfo`.
 
-    ``"auto"`` picks ``"dst"`` when Ω is a full rectangle away from the image border and neither options nor a
-    callback are given, else ``"mgpcg"``. ``callback_every`` defaults to 1 (mgpcg) / 100 (adam) steps.
+    ``x0``: start values on the box (default f*). ``callback(step, x, value)`` is called every
+    ``callback_every`` steps (default: 1 for mgpcg and dst, 100 for adam) with the current box values; returning
+    True stops early. ``options`` go to the solver and are checked against what it takes
+    (``REGISTRY[name].options``). A solve that ends short of its tolerance warns (:class:`ConvergenceWarning`)
+    with the residual reached, or raises :class:`NotConvergedError` when ``strict=True``; a result with NaN or
+    inf always raises. Not differentiable: inputs are used as plain values (detached).
     """
-    if not isinstance(solver, str) or solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
-    if callback_every is None:
-        callback_every = 100 if solver == "adam" else 1
-    if not isinstance(callback_every, int) or isinstance(callback_every, bool) or callback_every < 1:
-        raise ValueError(f"callback_every must be a positive int, got {callback_every!r}")
+    spec, how = choose(system, solver)
+    opts = spec.validate(options, how)
+    every = spec.callback_every if callback_every is None else callback_every
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+        raise ValueError(f"callback_every must be a positive int, got {every!r}")
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable as callback(step, image, loss)")
-    if solver == "auto":
-        solver = "dst" if is_rectangle(system) and not options and callback is None else "mgpcg"
-    if solver == "dst":
-        if options:
-            raise TypeError(f"solver 'dst' takes no options, got {', '.join(options)}")
-        x, info = solve_dst(system)
-        if callback is not None and compose is not None:
-            callback(1, compose(x), info.rel_residual)
-        return x, info
-    if solver == "mgpcg":
-        return solve_mgpcg(system, x0=x0, callback=callback, callback_every=callback_every, compose=compose,
-                           **options)
-    return solve_adam(system, x0=x0, callback=callback, callback_every=callback_every, compose=compose, **options)
+    if not isinstance(strict, bool):
+        raise TypeError(f"strict must be True or False, got {strict!r}")
+    if x0 is not None and not isinstance(x0, torch.Tensor):
+        raise TypeError(f"x0 must be a tensor of the box's shape {tuple(system.b.shape)}, got {type(x0).__name__}")
+    start = (system.target if x0 is None else x0).detach().to(system.b.dtype)
+    if start.shape != system.b.shape:
+        raise ValueError(f"x0 must have the box's shape {tuple(system.b.shape)}, got {tuple(start.shape)}")
+    with torch.no_grad():
+        x, info = spec.run(system, x0=start, monitor=Monitor(callback, every), **opts)
+    if not bool(torch.isfinite(x).all()):
+        raise FloatingPointError(f"solver {spec.name!r} produced NaN or inf values (relative residual "
+                                 f"{info.rel_residual:.2e}); check the inputs and options {options or ''}")
+    if info.converged is False and not info.stopped_early:
+        why = info.extra.get("why") or (f"relative residual {info.rel_residual:.2e} > tol {info.extra['tol']:.1e} "
+                                        f"after {info.iterations} iterations")
+        hint = {"mgpcg": "; raise max_iter or tol", "dst": "; solve in float64 for a tighter tol",
+                "adam": "" if "why" in info.extra else "; raise max_steps, or use solver='mgpcg'"}[spec.name]
+        msg = f"solver {spec.name!r} did not converge: {why}{hint}"
+        if strict:
+            raise NotConvergedError(msg)
+        warnings.warn(msg, ConvergenceWarning, stacklevel=user_stacklevel())
+    return x, info
 
 
-__all__ = ["SOLVERS", "Callback", "MGPreconditioner", "SolveInfo", "is_rectangle", "solve", "solve_adam",
-           "solve_dst", "solve_mgpcg"]
+__all__ = ["REGISTRY", "SOLVERS", "Callback", "ConvergenceWarning", "MGPreconditioner", "NotConvergedError",
+           "SolveInfo", "Solver", "choose", "is_rectangle", "relative_residual", "solve", "solve_adam", "solve_dst",
+           "solve_mgpcg"]

@@ -5,8 +5,9 @@ with the mouse is a method here (``add``, ``undo``, ``close``, ``reset``, ``set_
 ``move_by``), so a script, a test or a notebook without a browser drives exactly the same code as the clicks.
 Views subscribe with :meth:`PolygonState.on_change` and redraw themselves.
 
-Coordinates follow :func:`dipnb.poisson.polygon_mask`: a vertex is ``(x, y)`` in *source image pixels*, x to
-the right, y down, and pixel ``(j, i)`` is centred at ``(j, i)``. The placement is an integer offset
+Ω is rasterised by :func:`dipnb.poisson.mask.polygon_mask` and placed by :func:`dipnb.poisson.mask.placed_mask`
+(the same window as the edits' ``place_mask``): a vertex is ``(x, y)`` in *source image pixels*, x to the right,
+y down, and pixel ``(j, i)`` is centred at ``(j, i)``. The placement is an integer offset
 ``(dx, dy)``: source pixel ``(x, y)`` lands on target pixel ``(x + dx, y + dy)``. The offset is clamped so
 that Ω plus a ``margin`` of pixels (the boundary ∂Ω where f = f*) stays inside the target.
 """
@@ -18,6 +19,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
+
+from dipnb.images import check_pixel_budget
+from dipnb.poisson.mask import placed_mask, polygon_mask
+from dipnb.poisson.operators import bounding_box
 
 Point = tuple[float, float]
 
@@ -93,6 +98,7 @@ def _check_shape(shape: Any, name: str) -> tuple[int, int]:
         raise TypeError(f"{name} must be (H, W), e.g. image.shape[-2:], got {shape!r}") from None
     if h < 3 or w < 3:
         raise ValueError(f"{name} must be at least 3×3 pixels, got {h}×{w}")
+    check_pixel_budget(h, w, name=name)
     return h, w
 
 
@@ -328,10 +334,8 @@ class PolygonState:
         Raises ``ValueError`` when the polygon is not closed, or when Ω (plus margin) is larger than the
         target so that no placement fits.
         """
-        mask = self.mask()
-        rows = torch.nonzero(mask.any(1)).flatten()
-        cols = torch.nonzero(mask.any(0)).flatten()
-        r0, r1, c0, c1 = int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
+        b = bounding_box(self.mask())
+        r0, r1, c0, c1 = b.y0, b.y0 + b.h - 1, b.x0, b.x0 + b.w - 1
         ht, wt = self.target_shape
         m = self.margin
         dx_min, dx_max = m - c0, wt - 1 - m - c1
@@ -372,11 +376,8 @@ class PolygonState:
 
     def centre_offset(self) -> tuple[int, int]:
         """The offset that puts the centre of Ω's bounding box at the centre of the target (unclamped)."""
-        mask = self.mask()
-        rows = torch.nonzero(mask.any(1)).flatten()
-        cols = torch.nonzero(mask.any(0)).flatten()
-        cy = (int(rows[0]) + int(rows[-1])) / 2
-        cx = (int(cols[0]) + int(cols[-1])) / 2
+        b = bounding_box(self.mask())
+        cy, cx = b.y0 + (b.h - 1) / 2, b.x0 + (b.w - 1) / 2
         ht, wt = self.target_shape
         return int(round((wt - 1) / 2 - cx)), int(round((ht - 1) / 2 - cy))
 
@@ -393,37 +394,11 @@ class PolygonState:
         return self._mask
 
     def _rasterise(self) -> torch.Tensor:
-        from dipnb.poisson import polygon_mask
-
         return polygon_mask(self._points, self.source_shape)
 
     def placed_mask(self) -> torch.Tensor:
         """Ω moved by the offset onto the target grid: BoolTensor ``H_t × W_t``."""
-        mask = self.mask()
-        dx, dy = self._offset
-        hs, ws = self.source_shape
-        ht, wt = self.target_shape
-        out = torch.zeros(ht, wt, dtype=torch.bool)
-        ys, xs = torch.nonzero(mask, as_tuple=True)
-        ys, xs = ys + dy, xs + dx
-        keep = (ys >= 0) & (ys < ht) & (xs >= 0) & (xs < wt)
-        out[ys[keep], xs[keep]] = True
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly snapshot (for saving a selection or checking it from a test)."""
-        return {
-            "points": [list(p) for p in self._points],
-            "closed": self.closed,
-            "offset": list(self._offset),
-            "requested_offset": list(self.requested_offset),
-            "clamped": self.clamped,
-            "source_shape": list(self.source_shape),
-            "target_shape": list(self.target_shape),
-            "self_intersections": [list(p) for p in self.self_intersections()],
-            "mask_area": int(self._mask.sum()) if self.closed and self._mask is not None else None,
-            "message": self.message,
-        }
+        return placed_mask(self.mask(), self.target_shape, self._offset)
 
 
 __all__ = ["PolygonState", "segments_intersect", "self_intersections"]
