@@ -30,7 +30,9 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[2]
+from dipnb.config import PROJECT_ROOT
+
+ROOT = PROJECT_ROOT if PROJECT_ROOT is not None else Path.cwd()  # the checkout: notebooks/ and assignment/
 HIDDEN = ROOT / "assignment" / "hidden_tests.py"
 HIDDEN_MODULE = "dipnb_hidden_tests"  # its name inside the autograder (copied next to the submission)
 GIVEN = {"FullyConvNetwork": ("conv1",)}  # attributes the template gives (kept in the student's stub)
@@ -188,6 +190,8 @@ def build(notebooks: Path = ROOT / "notebooks", out: Path = ROOT / "dist" / "ass
     """Write ``out/student`` and ``out/autograder``; returns the questions per notebook."""
     from otter.assign import main as otter_assign
 
+    if not HIDDEN.is_file():
+        raise FileNotFoundError(f"{HIDDEN} not found: build the assignment from the project checkout")
     out = out.resolve()
     work = (work or out / "build").resolve()
     for d in (out / "student", out / "autograder", work):

@@ -3,7 +3,9 @@
 Every ``NN_*.ipynb`` found in DIR is executed top to bottom in a fresh kernel with its notebook's autograder
 (``dist/assignment/autograder/NN_*/autograder.zip``: public and hidden tests); no Docker, no network. Writes
 ``DIR/grades.csv`` with one row per question (``notebook,question,points,max_points``) and prints the table.
-A notebook that cannot be graded (its kernel died, it is not JSON, …) scores 0 on all its questions.
+A notebook that cannot be graded (its kernel died, it is not JSON, …) scores 0 on all its questions. The
+notebooks run with the environment's ``DIPNB_*`` settings (``make grade`` defaults to the ``ci`` profile); their
+figures go to a temporary folder unless ``DIPNB_FIGURES`` is set, so the workbook's own are never overwritten.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import io
 import json
 import multiprocessing
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,12 +95,22 @@ def grade(submission: Path, autograder_dir: Path = ROOT / "dist" / "assignment" 
         else:
             work.append((path, autograder_dir / path.stem / "autograder.zip", questions[path.stem], quiet))
     graded: dict[str, Graded] = {}
-    if jobs > 1 and len(work) > 1:
-        ctx = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(min(jobs, len(work)), mp_context=ctx) as pool:
-            done = list(pool.map(_grade_one, work))
-    else:
-        done = [_grade_one(w) for w in work]
+    # A submission's figures must not overwrite the workbook's committed ones: unless DIPNB_FIGURES says
+    # where they go, they go to a temporary folder.
+    saved = os.environ.get("DIPNB_FIGURES")
+    with tempfile.TemporaryDirectory(prefix="dipnb-grade-figures-") as figures:
+        if not saved:
+            os.environ["DIPNB_FIGURES"] = figures
+        try:
+            if jobs > 1 and len(work) > 1:
+                ctx = multiprocessing.get_context("spawn")
+                with concurrent.futures.ProcessPoolExecutor(min(jobs, len(work)), mp_context=ctx) as pool:
+                    done = list(pool.map(_grade_one, work))
+            else:
+                done = [_grade_one(w) for w in work]
+        finally:
+            if not saved:
+                os.environ.pop("DIPNB_FIGURES", None)
     for name, g, seconds in done:
         graded[name] = g
         log(f"{name}: {sum(r.points for r in g.rows):g}/{sum(r.max_points for r in g.rows):g} in {seconds:.0f} s"
