@@ -492,3 +492,19 @@ def test_student_edition_with_solutions_put_back_scores_full_marks(edition, tmp_
     assert {r.question for r in rows} == set(QUESTIONS)
     bad = {r.question: graded[r.notebook].messages.get(r.question) for r in rows if r.points != r.max_points}
     assert not bad, bad
+
+
+def test_a_broken_submission_scores_zero_and_the_rest_is_still_graded(tmp_path):
+    ag = tmp_path / "autograder"
+    (ag / "02_polygon_drawing").mkdir(parents=True)
+    (ag / "questions.json").write_text(json.dumps({"02_polygon_drawing": [
+        {"question": "create_mask_from_points", "points": 4}]}))
+    (ag / "02_polygon_drawing" / "autograder.zip").write_bytes(b"")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "02_polygon_drawing.ipynb").write_text("{ this is not a notebook")
+    (sub / "00_getting_started.ipynb").write_text("{}")
+    graded = grade(sub, ag, log=lambda *_: None)
+    g = graded["02_polygon_drawing.ipynb"]
+    assert g.failure and [(r.question, r.points, r.max_points) for r in g.rows] == [("create_mask_from_points", 0, 4)]
+    assert (sub / "grades.csv").read_text().splitlines()[1] == "02_polygon_drawing.ipynb,create_mask_from_points,0,4"

@@ -185,6 +185,13 @@ def _strip(nb: nbformat.NotebookNode) -> None:
             cell.outputs, cell.execution_count = [], None
 
 
+def _init_after_title(nb: nbformat.NotebookNode) -> None:
+    """Move otter's init cell (``grader = otter.Notebook(...)``) from above the title to just below it."""
+    if (len(nb.cells) > 1 and nb.cells[0].source.startswith("# Initialize Otter")
+            and nb.cells[1].cell_type == "markdown"):
+        nb.cells[0], nb.cells[1] = nb.cells[1], nb.cells[0]
+
+
 def build(notebooks: Path = ROOT / "notebooks", out: Path = ROOT / "dist" / "assignment",
           work: Path | None = None, quiet: bool = True) -> dict[str, list[Question]]:
     """Write ``out/student`` and ``out/autograder``; returns the questions per notebook."""
@@ -216,7 +223,9 @@ def build(notebooks: Path = ROOT / "notebooks", out: Path = ROOT / "dist" / "ass
         with contextlib.chdir(master_dir), contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
             otter_assign(master.name, "result", no_pdfs=True, no_run_tests=True)
         result = master_dir / "result"
-        shutil.copy(result / "student" / path.name, out / "student" / path.name)
+        student = nbformat.read(result / "student" / path.name, as_version=4)
+        _init_after_title(student)
+        nbformat.write(student, out / "student" / path.name)
         for test in sorted((result / "student" / "tests").glob("*.py")):
             shutil.copy(test, out / "student" / "tests" / test.name)
         zips = sorted((result / "autograder").glob("*.zip"))

@@ -14,6 +14,7 @@ import argparse
 import concurrent.futures
 import contextlib
 import csv
+import functools
 import io
 import json
 import multiprocessing
@@ -78,7 +79,7 @@ def _grade_one(args) -> tuple[str, Graded, float]:
 
 
 def grade(submission: Path, autograder_dir: Path = ROOT / "dist" / "assignment" / "autograder",
-          quiet: bool = True, log=print, jobs: int = 1) -> dict[str, Graded]:
+          quiet: bool = True, log=functools.partial(print, flush=True), jobs: int = 1) -> dict[str, Graded]:
     """Grade every notebook of ``submission`` that has an autograder (``jobs`` at a time, each in its own
     process); write ``grades.csv`` there. Returns the results per notebook file name."""
     index = autograder_dir / "questions.json"
@@ -95,6 +96,13 @@ def grade(submission: Path, autograder_dir: Path = ROOT / "dist" / "assignment" 
         else:
             work.append((path, autograder_dir / path.stem / "autograder.zip", questions[path.stem], quiet))
     graded: dict[str, Graded] = {}
+
+    def record(name: str, g: Graded, seconds: float) -> None:
+        graded[name] = g
+        log(f"{name}: {sum(r.points for r in g.rows):g}/{sum(r.max_points for r in g.rows):g} in {seconds:.0f} s"
+            + (f" — NOT GRADED: {g.failure}" if g.failure else "")
+            + (f" — {len(g.cell_errors)} cell(s) raised" if g.cell_errors else ""))
+
     # A submission's figures must not overwrite the workbook's committed ones: unless DIPNB_FIGURES says
     # where they go, they go to a temporary folder.
     saved = os.environ.get("DIPNB_FIGURES")
@@ -105,17 +113,14 @@ def grade(submission: Path, autograder_dir: Path = ROOT / "dist" / "assignment" 
             if jobs > 1 and len(work) > 1:
                 ctx = multiprocessing.get_context("spawn")
                 with concurrent.futures.ProcessPoolExecutor(min(jobs, len(work)), mp_context=ctx) as pool:
-                    done = list(pool.map(_grade_one, work))
+                    for done in pool.map(_grade_one, work):
+                        record(*done)
             else:
-                done = [_grade_one(w) for w in work]
+                for w in work:
+                    record(*_grade_one(w))
         finally:
             if not saved:
                 os.environ.pop("DIPNB_FIGURES", None)
-    for name, g, seconds in done:
-        graded[name] = g
-        log(f"{name}: {sum(r.points for r in g.rows):g}/{sum(r.max_points for r in g.rows):g} in {seconds:.0f} s"
-            + (f" — NOT GRADED: {g.failure}" if g.failure else "")
-            + (f" — {len(g.cell_errors)} cell(s) raised" if g.cell_errors else ""))
     rows = [r for g in graded.values() for r in g.rows]
     with open(submission / "grades.csv", "w", newline="") as f:
         w = csv.writer(f)
