@@ -380,8 +380,8 @@ def test_failure_messages_say_what_is_wrong():
 
 
 def test_fairness_other_correct_answers_pass():
-    """Any correct answer passes, however written: PIL's rasteriser, a summed (not averaged) loss, an
-    unhalved D loss."""
+    """Any correct answer passes, however written: PIL's, OpenCV's and scikit-image's rasterisers, a summed
+    (not averaged) loss, an unhalved D loss."""
     pil = answer("create_mask_from_points", """
         from PIL import Image, ImageDraw
         def create_mask_from_points(points, img_h, img_w):
@@ -402,7 +402,23 @@ def test_fairness_other_correct_answers_pass():
             crit = nn.BCEWithLogitsLoss()
             return crit(real_pred, torch.ones_like(real_pred)) + crit(fake_pred, torch.zeros_like(fake_pred))
         """)
-    for name, obj in (("create_mask_from_points", pil), ("cal_laplacian_loss", summed),
+    cv = answer("create_mask_from_points", """
+        import cv2
+        def create_mask_from_points(points, img_h, img_w):
+            mask = np.zeros((img_h, img_w), dtype=np.uint8)
+            cv2.fillPoly(mask, [points.astype(np.int32)], 255)
+            return mask
+        """)
+    sk = answer("create_mask_from_points", """
+        from skimage.draw import polygon
+        def create_mask_from_points(points, img_h, img_w):
+            mask = np.zeros((img_h, img_w), dtype=np.uint8)
+            rr, cc = polygon(points[:, 1], points[:, 0], (img_h, img_w))
+            mask[rr, cc] = 255
+            return mask
+        """)
+    for name, obj in (("create_mask_from_points", pil), ("create_mask_from_points", cv),
+                      ("create_mask_from_points", sk), ("cal_laplacian_loss", summed),
                       ("discriminator_loss", unhalved)):
         assert verdict(name, obj) == (True, True), name
 
