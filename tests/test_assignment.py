@@ -380,8 +380,8 @@ def test_failure_messages_say_what_is_wrong():
 
 
 def test_fairness_other_correct_answers_pass():
-    """Any correct answer passes, however written: PIL's, OpenCV's and scikit-image's rasterisers, a summed
-    (not averaged) loss, an unhalved D loss."""
+    """Any correct answer passes, however written: a deeper FCN with skips and another output squashing,
+    PIL's, OpenCV's and scikit-image's rasterisers, a summed (not averaged) loss, an unhalved D loss."""
     pil = answer("create_mask_from_points", """
         from PIL import Image, ImageDraw
         def create_mask_from_points(points, img_h, img_w):
@@ -417,7 +417,28 @@ def test_fairness_other_correct_answers_pass():
             mask[rr, cc] = 255
             return mask
         """)
-    for name, obj in (("create_mask_from_points", pil), ("create_mask_from_points", cv),
+    deep = answer("FullyConvNetwork", """
+        class FullyConvNetwork(nn.Module):  # six halvings (64² → 1²), skips, Sigmoid rescaled to [-1, 1]
+            def __init__(self):
+                super().__init__()
+                self.conv1 = nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+                w = [8, 16, 32, 32, 64, 64]
+                self.downs = nn.ModuleList(nn.Sequential(nn.Conv2d(a, b, 4, 2, 1), nn.BatchNorm2d(b), nn.ReLU())
+                                           for a, b in zip(w, w[1:]))
+                self.ups = nn.ModuleList(nn.Sequential(nn.ConvTranspose2d(2 * b if i else b, a, 4, 2, 1),
+                                                       nn.BatchNorm2d(a), nn.ReLU())
+                                         for i, (a, b) in enumerate(zip(w[::-1][1:], w[::-1])))
+                self.out = nn.ConvTranspose2d(16, 3, 4, 2, 1)
+            def forward(self, x):
+                skips = [self.conv1(x)]
+                for d in self.downs:
+                    skips.append(d(skips[-1]))
+                h = skips.pop()
+                for i, u in enumerate(self.ups):
+                    h = u(h if i == 0 else torch.cat([h, skips.pop()], 1))
+                return 2 * torch.sigmoid(self.out(torch.cat([h, skips.pop()], 1))) - 1
+        """)
+    for name, obj in (("FullyConvNetwork", deep), ("create_mask_from_points", pil), ("create_mask_from_points", cv),
                       ("create_mask_from_points", sk), ("cal_laplacian_loss", summed),
                       ("discriminator_loss", unhalved)):
         assert verdict(name, obj) == (True, True), name
