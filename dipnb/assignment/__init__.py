@@ -1,0 +1,12 @@
+"""The assignment edition: student notebooks with checks, and an autograder, generated from the workbook.
+
+The solution notebooks in ``notebooks/`` are the single source. A question is marked only by cell metadata,
+``{"dipnb": {"question": NAME, "role": "prompt" | "solution" | "check", "points": P}}``, so nothing shows in
+JupyterLab or in the report. :mod:`dipnb.assignment.build` turns each notebook into an otter-grader master
+notebook and runs ``otter assign`` on it; :mod:`dipnb.assignment.grade` grades a folder of submissions with
+``otter run`` (no Docker, no network). :mod:`~dipnb.assignment.public` holds the checks students run
+(``grader.check("NAME")``); the hidden tests live outside the package, in ``assignment/hidden_tests.py``, and
+ship only inside the autograder.
+
+This package is the top layer: nothing else in ``dipnb`` imports it, and it imports no widgets.
+"""

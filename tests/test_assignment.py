@@ -1,0 +1,547 @@
+"""The assignment edition has teeth (issue 10).
+
+Fast tests: every question's solution (taken from the solution notebook) passes its public checks and hidden
+tests, and every wrong answer listed in WRONG fails one of them (all_or_nothing: so it loses the question's
+points); the generated master notebooks and student stubs are what otter expects.
+Slow tests (whole notebooks, graded with otter run as `make grade` does): the student edition as generated
+scores 0 on every question and runs top to bottom without an error; with the solutions put back it scores full
+marks.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dipnb.assignment import build, public
+from dipnb.assignment.grade import format_table, grade
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+TEMPLATE_BLANKS = {"create_mask_from_points", "cal_laplacian_loss", "FullyConvNetwork"}
+
+
+def _hidden():
+    spec = importlib.util.spec_from_file_location("dipnb_hidden_tests", build.HIDDEN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+HIDDEN = _hidden()
+
+
+def _questions() -> dict[str, tuple[Path, build.Question]]:
+    out = {}
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        for q in build.questions_of(nbformat.read(path, as_version=4), path.name):
+            out[q.name] = (path, q)
+    return out
+
+
+QUESTIONS = _questions()
+PRELUDE = "import numpy as np\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+
+
+def _definitions_before(path: Path, cell) -> str:
+    """Source of the notebook's definition-only cells (defs, classes, imports) before ``cell``."""
+    nb = nbformat.read(path, as_version=4)
+    out = []
+    for c in nb.cells:
+        if c.get("id") == cell.get("id"):
+            break
+        if c.cell_type == "code" and not c.metadata.get("dipnb"):
+            try:
+                body = ast.parse(c.source).body
+            except SyntaxError:
+                continue
+            if body and all(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in body):
+                out.append(c.source)
+    return "\n\n".join(out)
+
+
+def solution(name: str):
+    path, q = QUESTIONS[name]
+    env: dict = {}
+    exec(PRELUDE + _definitions_before(path, q.cells["solution"]) + "\n\n" + q.cells["solution"].source, env)
+    return env[name], env
+
+
+def answer(name: str, source: str):
+    """A (wrong) answer written as the student would, in the solution's namespace."""
+    _, env = solution(name)
+    exec(textwrap.dedent(source), env)
+    return env[name]
+
+
+def verdict(name: str, obj) -> tuple[bool, bool]:
+    """(passes the public checks, passes the hidden tests)."""
+    out = []
+    for module in (public, HIDDEN):
+        try:
+            getattr(module, name)(obj)
+            out.append(True)
+        except Exception:  # noqa: BLE001  otter fails a test on any exception
+            out.append(False)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def test_questions_as_issue_10_names_them():
+    assert TEMPLATE_BLANKS <= set(QUESTIONS)
+    assert len(set(QUESTIONS) - TEMPLATE_BLANKS) >= 5
+    for name in QUESTIONS:
+        assert callable(getattr(public, name)) and callable(getattr(HIDDEN, name)), name
+
+
+@pytest.mark.parametrize("name", sorted(QUESTIONS))
+def test_solution_passes_public_and_hidden(name):
+    assert verdict(name, solution(name)[0]) == (True, True)
+
+
+# Wrong answers, each a complete student answer; every one must lose its question's points.
+WRONG = {
+    "solve_eq7": {
+        "zeros outside Ω": """
+            def solve_eq7(g, fstar, mask):
+                f = torch.zeros_like(fstar)
+                for c in range(g.shape[0]):
+                    A, b, omega = assemble_by_hand(g[c:c + 1], fstar[c:c + 1], mask)
+                    ys, xs = zip(*omega)
+                    f[c, list(ys), list(xs)] = torch.linalg.solve(A, b)
+                return f
+            """,
+        "channel 0's system for every channel": """
+            def solve_eq7(g, fstar, mask):
+                f = fstar.clone()
+                A, b, omega = assemble_by_hand(g[:1], fstar[:1], mask)
+                ys, xs = zip(*omega)
+                f[:, list(ys), list(xs)] = torch.linalg.solve(A, b)
+                return f
+            """,
+        "calls dipnb's seamless_clone": """
+            def solve_eq7(g, fstar, mask):
+                from dipnb.poisson import seamless_clone
+                return seamless_clone(g, fstar, mask, tol=1e-14)
+            """,
+    },
+    "create_mask_from_points": {
+        "transposed mask": """
+            _right = create_mask_from_points
+            def create_mask_from_points(points, img_h, img_w):
+                return _right(points[:, ::-1], img_w, img_h)
+            """,
+        "0/1 instead of 0/255": """
+            _right = create_mask_from_points
+            def create_mask_from_points(points, img_h, img_w):
+                return _right(points, img_h, img_w) // 255
+            """,
+        "bool mask": """
+            _right = create_mask_from_points
+            def create_mask_from_points(points, img_h, img_w):
+                return _right(points, img_h, img_w) > 0
+            """,
+        "bounding box instead of polygon": """
+            def create_mask_from_points(points, img_h, img_w):
+                mask = np.zeros((img_h, img_w), dtype=np.uint8)
+                (x0, y0), (x1, y1) = points.min(0), points.max(0)
+                mask[y0:y1 + 1, x0:x1 + 1] = 255
+                return mask
+            """,
+        "calls dipnb's polygon_mask": """
+            def create_mask_from_points(points, img_h, img_w):
+                from dipnb.poisson import polygon_mask
+                return polygon_mask(points, (img_h, img_w)).numpy().astype(np.uint8) * 255
+            """,
+    },
+    "cal_laplacian_loss": {
+        "compared outside the mask (whole image)": """
+            def cal_laplacian_loss(foreground_img, foreground_mask, blended_img, background_mask):
+                k = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).expand(3, 1, 3, 3)
+                lf = F.conv2d(foreground_img, k, padding=1, groups=3)
+                lb = F.conv2d(blended_img, k, padding=1, groups=3)
+                h, w = min(lf.shape[2], lb.shape[2]), min(lf.shape[3], lb.shape[3])
+                return ((lb[..., :h, :w] - lf[..., :h, :w]) ** 2).mean()
+            """,
+        "foreground mask used on the blend": """
+            def cal_laplacian_loss(foreground_img, foreground_mask, blended_img, background_mask):
+                k = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).expand(3, 1, 3, 3)
+                lf = F.conv2d(foreground_img * foreground_mask, k, padding=1, groups=3)
+                lb = F.conv2d(blended_img, k, padding=1, groups=3)
+                h, w = min(lf.shape[2], lb.shape[2]), min(lf.shape[3], lb.shape[3])
+                m = foreground_mask[..., :h, :w]
+                return (((lb[..., :h, :w] - lf[..., :h, :w]) * m) ** 2).sum()
+            """,
+        "absolute instead of squared differences": """
+            def cal_laplacian_loss(foreground_img, foreground_mask, blended_img, background_mask):
+                k = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).expand(3, 1, 3, 3)
+                lf = F.conv2d(foreground_img, k, padding=1, groups=3)[:, :, foreground_mask[0, 0] > 0]
+                lb = F.conv2d(blended_img, k, padding=1, groups=3)[:, :, background_mask[0, 0] > 0]
+                return (lb - lf).abs().mean()
+            """,
+        "the template's stub (constant 0)": """
+            def cal_laplacian_loss(foreground_img, foreground_mask, blended_img, background_mask):
+                loss = torch.tensor(0.0, device=foreground_img.device)
+                return loss
+            """,
+    },
+    "mixed_gradient_field": {
+        "the source's gradients only (import)": """
+            _right = mixed_gradient_field
+            def mixed_gradient_field(g, t):
+                return _right(g, torch.zeros_like(t))
+            """,
+        "the weaker gradient": """
+            _right = mixed_gradient_field
+            def mixed_gradient_field(g, t):
+                strong = _right(g, t)
+                vg = _right(g, torch.zeros_like(t))
+                vt = _right(t, torch.zeros_like(g))
+                return torch.where(strong == vt, vg, vt)
+            """,
+        "a_q − a_p (flipped sign)": """
+            _right = mixed_gradient_field
+            def mixed_gradient_field(g, t):
+                return -_right(g, t)
+            """,
+        "calls dipnb's mixed_field": """
+            def mixed_gradient_field(g, t):
+                from dipnb.poisson.guidance import mixed_field
+                return mixed_field(g, t)
+            """,
+    },
+    "FullyConvNetwork": {
+        "output half size (one up-sampling missing)": """
+            _Right = FullyConvNetwork
+            class FullyConvNetwork(_Right):
+                def __init__(self):
+                    super().__init__()
+                    self.decoder[-2] = nn.Conv2d(8, 3, 3, padding=1)  # the last ×2 up-sampling is gone
+            """,
+        "no Tanh: output outside [-1, 1]": """
+            _Right = FullyConvNetwork
+            class FullyConvNetwork(_Right):
+                def forward(self, x):
+                    return 3 * self.decoder[:-1](self.encoder(self.conv1(x)))
+            """,
+        "constant output that cannot learn": """
+            class FullyConvNetwork(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.conv1 = nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+                    self.extra = nn.Conv2d(8, 8, 1)
+                def forward(self, x):
+                    return torch.zeros_like(x)
+            """,
+        "wraps dipnb's FCN": """
+            from dipnb.pix2pix.models import FCN as _FCN
+            class FullyConvNetwork(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.conv1 = nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+                    self.net = _FCN()
+                def forward(self, x):
+                    return self.net(x)
+            """,
+    },
+    "train_one_epoch": {
+        "a loop without zero_grad": """
+            def train_one_epoch(model, dataloader, optimizer, criterion, device, epoch, num_epochs):
+                model.train()
+                for x, y in dataloader:
+                    loss = criterion(model(x.to(device)), y.to(device))
+                    loss.backward()
+                    optimizer.step()
+            """,
+        "step before backward": """
+            def train_one_epoch(model, dataloader, optimizer, criterion, device, epoch, num_epochs):
+                model.train()
+                for x, y in dataloader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x.to(device)), y.to(device))
+                    optimizer.step()
+                    loss.backward()
+            """,
+        "no model.train() (BatchNorm stays in eval mode)": """
+            def train_one_epoch(model, dataloader, optimizer, criterion, device, epoch, num_epochs):
+                for x, y in dataloader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x.to(device)), y.to(device))
+                    loss.backward()
+                    optimizer.step()
+            """,
+    },
+    "validate": {
+        "no model.eval() (BatchNorm statistics change)": """
+            def validate(model, dataloader, criterion, device, epoch, num_epochs):
+                total = 0.0
+                with torch.no_grad():
+                    for x, y in dataloader:
+                        total += criterion(model(x.to(device)), y.to(device)).item()
+                return total / len(dataloader)
+            """,
+        "the sum instead of the mean": """
+            def validate(model, dataloader, criterion, device, epoch, num_epochs):
+                model.eval()
+                with torch.no_grad():
+                    return sum(criterion(model(x), y).item() for x, y in dataloader)
+            """,
+        "the template's print-only version (returns None)": """
+            def validate(model, dataloader, criterion, device, epoch, num_epochs):
+                model.eval()
+                val_loss = 0.0
+                with torch.no_grad():
+                    for x, y in dataloader:
+                        val_loss += criterion(model(x), y).item()
+                print(f"Validation Loss: {val_loss / len(dataloader):.4f}")
+            """,
+    },
+    "discriminator_loss": {
+        "a D loss without detach": """
+            def discriminator_loss(D, x, y, fake):
+                bce = torch.nn.functional.binary_cross_entropy_with_logits
+                pf, pr = D(torch.cat([x, fake], 1)), D(torch.cat([x, y], 1))
+                return 0.5 * (bce(pf, torch.zeros_like(pf)) + bce(pr, torch.ones_like(pr)))
+            """,
+        "labels swapped": """
+            def discriminator_loss(D, x, y, fake):
+                bce = torch.nn.functional.binary_cross_entropy_with_logits
+                pf, pr = D(torch.cat([x, fake.detach()], 1)), D(torch.cat([x, y], 1))
+                return 0.5 * (bce(pf, torch.ones_like(pf)) + bce(pr, torch.zeros_like(pr)))
+            """,
+        "unconditional D (image only, no x)": """
+            def discriminator_loss(D, x, y, fake):
+                bce = torch.nn.functional.binary_cross_entropy_with_logits
+                pf, pr = D(torch.cat([fake.detach(), fake.detach()], 1)), D(torch.cat([y, y], 1))
+                return 0.5 * (bce(pf, torch.zeros_like(pf)) + bce(pr, torch.ones_like(pr)))
+            """,
+    },
+    "generator_loss": {
+        "fake detached (G gets no gradient)": """
+            _right = generator_loss
+            def generator_loss(D, x, y, fake, lambda_l1=100.0):
+                return _right(D, x, y, fake.detach(), lambda_l1)
+            """,
+        "saturating loss: fake labelled 0, sign flipped": """
+            def generator_loss(D, x, y, fake, lambda_l1=100.0):
+                pf = D(torch.cat([x, fake], 1))
+                bce = torch.nn.functional.binary_cross_entropy_with_logits
+                return -bce(pf, torch.zeros_like(pf)) + lambda_l1 * (fake - y).abs().mean()
+            """,
+        "L1 term missing": """
+            def generator_loss(D, x, y, fake, lambda_l1=100.0):
+                pf = D(torch.cat([x, fake], 1))
+                return torch.nn.functional.binary_cross_entropy_with_logits(pf, torch.ones_like(pf))
+            """,
+        "λ ignored (always 100)": """
+            _right = generator_loss
+            def generator_loss(D, x, y, fake, lambda_l1=100.0):
+                return _right(D, x, y, fake, 100.0)
+            """,
+    },
+}
+CALLS_DIPNB = {(q, w) for q, ws in WRONG.items() for w in ws if "dipnb" in w}
+
+
+def test_every_question_has_wrong_answers():
+    assert set(WRONG) == set(QUESTIONS)
+    assert all(len(ws) >= 2 for ws in WRONG.values())
+
+
+@pytest.mark.parametrize("name,wrong", [(q, w) for q, ws in WRONG.items() for w in ws])
+def test_wrong_answer_loses_the_points(name, wrong):
+    public_ok, hidden_ok = verdict(name, answer(name, WRONG[name][wrong]))
+    assert not (public_ok and hidden_ok), f"{name}: the wrong answer '{wrong}' would get full points"
+    if (name, wrong) in CALLS_DIPNB:  # the package's own answer is right: only the hidden test catches it
+        assert public_ok and not hidden_ok
+
+
+def test_failure_messages_say_what_is_wrong():
+    cases = {
+        "create_mask_from_points": (WRONG["create_mask_from_points"]["0/1 instead of 0/255"], "use 255, not 1"),
+        "train_one_epoch": (WRONG["train_one_epoch"]["a loop without zero_grad"], "zero_grad"),
+        "discriminator_loss": (WRONG["discriminator_loss"]["a D loss without detach"], "detach"),
+        "FullyConvNetwork": (WRONG["FullyConvNetwork"]["output half size (one up-sampling missing)"],
+                             "output must have the input's shape"),
+    }
+    for name, (source, expected) in cases.items():
+        with pytest.raises(AssertionError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+            getattr(public, name)(answer(name, source))
+
+
+def test_fairness_other_correct_answers_pass():
+    """Any correct answer passes, however written: a deeper FCN with skips and another output squashing,
+    PIL's, OpenCV's and scikit-image's rasterisers, a summed (not averaged) loss, an unhalved D loss."""
+    pil = answer("create_mask_from_points", """
+        from PIL import Image, ImageDraw
+        def create_mask_from_points(points, img_h, img_w):
+            img = Image.new("L", (img_w, img_h), 0)
+            ImageDraw.Draw(img).polygon([tuple(map(float, p)) for p in points], fill=255)
+            return np.array(img)
+        """)
+    summed = answer("cal_laplacian_loss", """
+        def cal_laplacian_loss(foreground_img, foreground_mask, blended_img, background_mask):
+            w = torch.tensor([[[[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]]]).repeat(3, 1, 1, 1)
+            lf = F.conv2d(foreground_img, w, padding=1, groups=3)
+            lb = F.conv2d(blended_img, w, padding=1, groups=3)
+            return 10 * ((lb[background_mask.expand_as(lb) > 0] - lf[foreground_mask.expand_as(lf) > 0]) ** 2).sum()
+        """)
+    unhalved = answer("discriminator_loss", """
+        def discriminator_loss(D, x, y, fake):
+            real_pred, fake_pred = D(torch.cat((x, y), dim=1)), D(torch.cat((x, fake), dim=1).detach())
+            crit = nn.BCEWithLogitsLoss()
+            return crit(real_pred, torch.ones_like(real_pred)) + crit(fake_pred, torch.zeros_like(fake_pred))
+        """)
+    cv = answer("create_mask_from_points", """
+        import cv2
+        def create_mask_from_points(points, img_h, img_w):
+            mask = np.zeros((img_h, img_w), dtype=np.uint8)
+            cv2.fillPoly(mask, [points.astype(np.int32)], 255)
+            return mask
+        """)
+    sk = answer("create_mask_from_points", """
+        from skimage.draw import polygon
+        def create_mask_from_points(points, img_h, img_w):
+            mask = np.zeros((img_h, img_w), dtype=np.uint8)
+            rr, cc = polygon(points[:, 1], points[:, 0], (img_h, img_w))
+            mask[rr, cc] = 255
+            return mask
+        """)
+    deep = answer("FullyConvNetwork", """
+        class FullyConvNetwork(nn.Module):  # six halvings (64² → 1²), skips, Sigmoid rescaled to [-1, 1]
+            def __init__(self):
+                super().__init__()
+                self.conv1 = nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+                w = [8, 16, 32, 32, 64, 64]
+                self.downs = nn.ModuleList(nn.Sequential(nn.Conv2d(a, b, 4, 2, 1), nn.BatchNorm2d(b), nn.ReLU())
+                                           for a, b in zip(w, w[1:]))
+                self.ups = nn.ModuleList(nn.Sequential(nn.ConvTranspose2d(2 * b if i else b, a, 4, 2, 1),
+                                                       nn.BatchNorm2d(a), nn.ReLU())
+                                         for i, (a, b) in enumerate(zip(w[::-1][1:], w[::-1])))
+                self.out = nn.ConvTranspose2d(16, 3, 4, 2, 1)
+            def forward(self, x):
+                skips = [self.conv1(x)]
+                for d in self.downs:
+                    skips.append(d(skips[-1]))
+                h = skips.pop()
+                for i, u in enumerate(self.ups):
+                    h = u(h if i == 0 else torch.cat([h, skips.pop()], 1))
+                return 2 * torch.sigmoid(self.out(torch.cat([h, skips.pop()], 1))) - 1
+        """)
+    for name, obj in (("FullyConvNetwork", deep), ("create_mask_from_points", pil), ("create_mask_from_points", cv),
+                      ("create_mask_from_points", sk), ("cal_laplacian_loss", summed),
+                      ("discriminator_loss", unhalved)):
+        assert verdict(name, obj) == (True, True), name
+
+
+def test_fence_keeps_signatures_docstrings_and_given_layers():
+    src = QUESTIONS["FullyConvNetwork"][1].cells["solution"].source
+    fenced = build.fence_solutions(src, build.GIVEN["FullyConvNetwork"])
+    from otter.assign.solutions import replace_solutions
+    stub = "\n".join(replace_solutions(fenced.splitlines(), "python"))
+    env: dict = {}
+    exec(PRELUDE + stub, env)
+    net = env["FullyConvNetwork"]()
+    assert isinstance(net.conv1, nn.Sequential) and len(list(net.children())) == 1  # only conv1 is given
+    assert net(torch.zeros(1, 3, 64, 64)) is None  # forward is a blank
+    src = QUESTIONS["create_mask_from_points"][1].cells["solution"].source
+    stub = "\n".join(replace_solutions(build.fence_solutions(src).splitlines(), "python"))
+    assert ast.get_docstring(ast.parse(stub).body[0]) and "np.mgrid" not in stub and "np.mgrid" in src
+
+
+def test_master_notebooks_keep_the_workbook_clean():
+    for name, (path, q) in QUESTIONS.items():
+        nb = nbformat.read(path, as_version=4)
+        text = json.dumps(nb.cells)
+        assert "BEGIN SOLUTION" not in text and "BEGIN QUESTION" not in text and "otter" not in text
+        master = build.master_notebook(nb, path.name)
+        raw = [c.source for c in master.cells if c.cell_type == "raw"]
+        assert f"# BEGIN QUESTION\nname: {name}\npoints: {q.points:g}\nall_or_nothing: true" in raw
+        assert not any(c.metadata.get("dipnb") for c in master.cells)
+        # the workbook's own check against the package is not in the student edition
+        assert q.cells["check"].source not in [c.source for c in master.cells]
+
+
+# -- whole notebooks, graded as `make grade` does ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory):
+    out = tmp_path_factory.mktemp("assignment")
+    build.build(NOTEBOOKS, out)
+    return out
+
+
+def put_back(student: Path, solution_nb: Path, out: Path) -> None:
+    """The student notebook with each blank answer cell replaced by the workbook's solution."""
+    nb = nbformat.read(student, as_version=4)
+    solutions = [q.cells["solution"].source for q in build.questions_of(nbformat.read(solution_nb, as_version=4),
+                                                                       solution_nb.name)]
+    answers = [c for c in nb.cells if "otter_answer_cell" in c.metadata.get("tags", [])]
+    assert len(answers) == len(solutions), student.name
+    for cell, src in zip(answers, solutions):
+        cell.source = src
+    nbformat.write(nb, out / student.name)
+
+
+@pytest.mark.slow
+def test_student_edition_scores_zero_and_runs_top_to_bottom(edition, tmp_path):
+    student = edition / "student"
+    assert sorted(p.name for p in student.glob("*.ipynb")) == sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    for name, (path, q) in QUESTIONS.items():
+        nb = nbformat.read(student / path.name, as_version=4)
+        assert f'grader.check("{name}")' in [c.source for c in nb.cells]
+        assert q.cells["solution"].source not in [c.source for c in nb.cells]
+        assert (student / "tests" / f"{name}.py").is_file()
+        assert "hidden" not in (student / "tests" / f"{name}.py").read_text().replace("hidden=False", "")
+    sub = tmp_path / "submission"
+    shutil.copytree(student, sub, ignore=shutil.ignore_patterns("tests"))
+    graded = grade(sub, edition / "autograder", jobs=2, log=lambda *_: None)
+    rows = [r for g in graded.values() for r in g.rows]
+    print(format_table(rows))
+    assert {r.question for r in rows} == set(QUESTIONS)
+    assert all(r.points == 0 and r.max_points > 0 for r in rows)
+    for name, g in graded.items():
+        assert g.failure is None, (name, g.failure)  # executed to the end: the kernel did not die
+        assert g.cell_errors == [], (name, g.cell_errors)  # only the checks fail, and they do not raise
+    lines = (sub / "grades.csv").read_text().splitlines()
+    assert lines[0] == "notebook,question,points,max_points" and len(lines) == len(QUESTIONS) + 1
+
+
+@pytest.mark.slow
+def test_student_edition_with_solutions_put_back_scores_full_marks(edition, tmp_path):
+    sub = tmp_path / "solved"
+    sub.mkdir()
+    for path in sorted((edition / "student").glob("*.ipynb")):
+        if path.stem in {p.stem for p, _ in QUESTIONS.values()}:
+            put_back(path, NOTEBOOKS / path.name, sub)
+    graded = grade(sub, edition / "autograder", jobs=2, log=lambda *_: None)
+    rows = [r for g in graded.values() for r in g.rows]
+    print(format_table(rows))
+    assert {r.question for r in rows} == set(QUESTIONS)
+    bad = {r.question: graded[r.notebook].messages.get(r.question) for r in rows if r.points != r.max_points}
+    assert not bad, bad
+
+
+def test_a_broken_submission_scores_zero_and_the_rest_is_still_graded(tmp_path):
+    ag = tmp_path / "autograder"
+    (ag / "02_polygon_drawing").mkdir(parents=True)
+    (ag / "questions.json").write_text(json.dumps({"02_polygon_drawing": [
+        {"question": "create_mask_from_points", "points": 4}]}))
+    (ag / "02_polygon_drawing" / "autograder.zip").write_bytes(b"")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "02_polygon_drawing.ipynb").write_text("{ this is not a notebook")
+    (sub / "00_getting_started.ipynb").write_text("{}")
+    graded = grade(sub, ag, log=lambda *_: None)
+    g = graded["02_polygon_drawing.ipynb"]
+    assert g.failure and [(r.question, r.points, r.max_points) for r in g.rows] == [("create_mask_from_points", 0, 4)]
+    assert (sub / "grades.csv").read_text().splitlines()[1] == "02_polygon_drawing.ipynb,create_mask_from_points,0,4"
