@@ -10,7 +10,7 @@ PORT ?= 8888
 TEST_ENV := DIPNB_PROFILE=ci DIPNB_THREADS=1 OMP_NUM_THREADS=1 DIPNB_FIGURES=$(CURDIR)/test-artifacts/figures
 PYTEST_ARGS ?=
 
-.PHONY: help venv test test-unit test-notebooks report lab data strip check-notebooks hooks clean assignment grade
+.PHONY: help venv test test-fast test-unit test-notebooks lint-imports report lab data strip check-notebooks hooks clean assignment grade
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -22,8 +22,14 @@ $(VENV)/.installed: pyproject.toml requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -c requirements.txt -e '.[dev]'
 	@touch $@
 
-test: venv  ## unit tests of dipnb + every notebook under nbval (ci profile)
+test: venv lint-imports  ## the layers contract, unit tests of dipnb + every notebook under nbval (ci profile)
 	$(TEST_ENV) $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 $(PYTEST_ARGS)
+
+test-fast: venv lint-imports  ## the edit-test loop: unit tests without the slow and browser ones (under a minute)
+	$(TEST_ENV) $(PY) -m pytest tests -m "not slow and not browser" -q $(PYTEST_ARGS)
+
+lint-imports: venv  ## check the import layers of dipnb (.importlinter): no cycle, no upward import
+	$(VENV)/bin/lint-imports
 
 test-unit: venv  ## only the unit tests
 	$(TEST_ENV) $(PY) -m pytest tests $(PYTEST_ARGS)

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/train_throughput.py [--size 256 --batch 8 --steps 4 --warmup 1 --threads N]
 
-Both loops train the same network (:class:`dipnb.pix2pix.models.FCN`, 16.7 M parameters) with L1 and
+Both loops train the same network (:class:`dipnb.pix2pix.nets.FCN`, 16.7 M parameters) with L1 and
 Adam(1e-3, β1 0.5) on the same data (real facades when present, else the synthetic set), at the same size and
 batch, for the same number of optimiser steps, in the same process (same torch thread count).
 
@@ -11,7 +11,7 @@ a Dataset that ``cv2.imread``s (BGR) and converts each file on every access, ``D
 num_workers=4)``, ``optimizer.zero_grad()``, a ``print`` per step (redirected to a text log file, as a
 ``python train.py > log.txt`` run), sample PNGs via cv2 on the first step of the epoch.
 
-*dipnb*: :class:`dipnb.pix2pix.train.Trainer` — images decoded once into memory (uint8), no workers,
+*dipnb*: :class:`dipnb.pix2pix.engine.Trainer` — images decoded once into memory (uint8), no workers,
 ``zero_grad(set_to_none=True)``, channels-last tensors (``--no-channels-last`` to compare), per-epoch logging,
 history.csv, checkpoint and a sample grid. Augmentation is off (the course has none) so both do the same work.
 
@@ -46,8 +46,9 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dipnb.pix2pix.models import FCN  # noqa: E402
-from dipnb.pix2pix.train import TrainConfig, Trainer  # noqa: E402
+from dipnb.pix2pix.nets import FCN  # noqa: E402
+from dipnb.pix2pix.config import TrainConfig  # noqa: E402
+from dipnb.pix2pix.engine import Trainer  # noqa: E402
 
 
 def cpu_seconds() -> float:
@@ -63,7 +64,7 @@ def find_data(arg: str | None) -> Path:
     for c in ([Path(env)] if env else []) + [ROOT.parent / "shared" / "datasets" / "facades"]:
         if (c / "train").is_dir():
             return c
-    from dipnb.pix2pix.data import resolve_dataset
+    from dipnb.pix2pix.data.registry import resolve_dataset
 
     return resolve_dataset("facades")
 

@@ -192,16 +192,31 @@ def get_device(prefer: str | None = None) -> "torch.device":
     return torch.device("cpu")
 
 
+def env_threads() -> int | None:
+    """The thread count ``DIPNB_THREADS`` asks for (``None`` when unset); a clear error when it is not one."""
+    raw = os.environ.get("DIPNB_THREADS", "").strip()
+    if not raw:
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        raise ValueError(f"DIPNB_THREADS={raw!r} is not a whole number; set it to a thread count such as 1 or 2, "
+                         "or unset it.") from None
+    if n < 1:
+        raise ValueError(f"DIPNB_THREADS={raw!r}: the thread count must be >= 1; set it to 1 or more, or unset it.")
+    return n
+
+
 def set_threads(n: int | None = None) -> int:
-    """Set torch's intra-op thread count: ``n``, else ``DIPNB_THREADS``; returns the count in force."""
+    """Set torch's intra-op thread count: ``n`` when given (an explicit request wins), else ``DIPNB_THREADS``,
+    else leave it; returns the count in force."""
     import torch
 
-    env = os.environ.get("DIPNB_THREADS", "").strip()
-    if env:
-        n = int(env)
+    if n is None:
+        n = env_threads()
     if n is not None:
-        if n < 1:
-            raise ValueError(f"thread count must be >= 1, got {n}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"thread count must be an integer >= 1, got {n!r}")
         torch.set_num_threads(n)
     return torch.get_num_threads()
 
@@ -248,7 +263,7 @@ def setup(profile: str | None = None, seed: int | None = None, verbose: bool = T
     Returns the :class:`Profile`, whose sections (``P.poisson``, ``P.fcn``, ``P.pix2pix``) hold the sizes.
     """
     prof = get_profile(profile)
-    threads = set_threads(prof.threads)
+    threads = set_threads(env_threads() or prof.threads)  # DIPNB_THREADS overrides the profile
     if seed is None:
         seed = int(os.environ.get("DIPNB_SEED", "0"))
     seed_everything(seed)

@@ -15,20 +15,20 @@ import os
 import sys
 from pathlib import Path
 
+from dipnb.config import data_dir
+from dipnb.pix2pix.data.download import DownloadError, check_facades, download_facades
+from dipnb.pix2pix.data.registry import dataset_summary
+from dipnb.pix2pix.data.synthetic import make_synthetic_facades
+from dipnb.pix2pix.facades import FACADES_URL
+
 DATASETS = ("facades",)
 
 
 def _facades_dest(dest: str | None) -> Path:
-    from dipnb.config import data_dir
-
     return Path(dest).expanduser() if dest else data_dir() / "facades"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from dipnb.config import data_dir
-    from dipnb.pix2pix.data import dataset_summary
-    from dipnb.pix2pix.download import FACADES_URL, check_facades
-
     root = data_dir()
     print(f"data folder: {root}  (set DIPNB_DATA to move it)")
     fac = root / "facades"
@@ -50,8 +50,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from dipnb.pix2pix.download import DownloadError, download_facades
-
     try:
         download_facades(_facades_dest(args.dest), url=args.url, archive=args.archive, force=args.force,
                          progress=not args.quiet)
@@ -62,8 +60,6 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from dipnb.pix2pix.download import check_facades
-
     dest = _facades_dest(args.dest)
     if not dest.is_dir():
         print(f"error: {dest} does not exist; run `python -m dipnb.data download facades` (make data).",
@@ -82,9 +78,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_synthetic(args: argparse.Namespace) -> int:
-    from dipnb.config import data_dir
-    from dipnb.pix2pix.synthetic import make_synthetic_facades
-
     dest = Path(args.dest).expanduser() if args.dest else data_dir() / "synthetic_facades"
     make_synthetic_facades(dest, size=args.size, seed=args.seed, verbose=True)
     print(dest)

@@ -12,9 +12,11 @@ Conventions used everywhere in :mod:`dipnb`:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -236,6 +238,109 @@ def to_pil(t: Any):
     return Image.fromarray(arr)
 
 
+#: Largest image (width × height) the decoders accept; checked from the file header, before decoding.
+MAX_DECODE_PIXELS = 100_000_000
+
+
+@contextlib.contextmanager
+def _strict_decoding() -> Iterator[None]:
+    """Make PIL raise on truncated files even if some code set ``ImageFile.LOAD_TRUNCATED_IMAGES``."""
+    from PIL import ImageFile
+
+    old = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = old
+
+
+def _pil_to_uint8(im: Any, keep_alpha: bool, name: str) -> np.ndarray:
+    """A decoded PIL image → uint8 H×W×3 (or ×4 with ``keep_alpha`` and an alpha channel), scaled by bit depth."""
+    from PIL import Image
+
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit integer images (PNG/TIFF "I;16", and "I", which PIL uses for 16-bit PNGs): 0..65535 → 0..255
+        arr = np.asarray(im).astype(np.float64)
+        gray = np.clip(np.round(arr / 257.0), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name}: a float image with NaN or infinite values; clean it before loading.")
+        hi = float(arr.max()) if arr.size else 0.0
+        scale = 255.0 if hi <= 1.0 + 1e-3 else 1.0  # floats in [0, 1], else already on the 0..255 scale
+        if scale == 1.0 and hi > 255.0 + 1e-3:
+            raise ValueError(f"{name}: float image with values up to {hi:g}; expected [0, 1] or 0..255.")
+        gray = np.clip(np.round(arr * scale), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    has_alpha = "A" in im.getbands() or "a" in im.getbands() or "transparency" in im.info
+    if keep_alpha and has_alpha:
+        return np.array(im.convert("RGBA"), dtype=np.uint8)
+    if mode == "RGB":
+        return np.array(im, dtype=np.uint8)
+    if mode in ("P", "PA") and has_alpha:
+        im = im.convert("RGBA")
+    return np.array(im.convert("RGB"), dtype=np.uint8)
+
+
+def decode_image(
+    source: Any,
+    *,
+    name: str | None = None,
+    keep_alpha: bool = False,
+    max_pixels: int = MAX_DECODE_PIXELS,
+    draft: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Decode an image file (path, bytes, file object or PIL image) into uint8 ``H×W×3`` (``H×W×4`` with alpha).
+
+    One rule for every bit depth and mode: 8-bit values are kept; 16-bit ("I;16", "I") values u become
+    round(u/257); float ("F") images in [0, 1] are scaled by 255 (values already on 0..255 are kept); palette,
+    grey, CMYK… are converted to RGB; an alpha channel is dropped unless ``keep_alpha``. The image's size is
+    read from the header and refused above ``max_pixels`` *before* decoding; a file that is truncated, not an
+    image, or missing raises ``ValueError`` naming it. ``draft=(w, h)``: a JPEG at least twice that size is
+    decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (PIL's ``draft``; 2–4× faster).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(source, (str, os.PathLike)):
+        label = name or str(source)
+        if not Path(source).is_file():
+            raise ValueError(f"no image file at {label!r}; check the path.")
+        src: Any = source
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        label, src = name or "uploaded file", io.BytesIO(bytes(source))
+    elif isinstance(source, Image.Image):
+        label, src = name or "image", None
+    else:
+        label, src = name or getattr(source, "name", None) or "file", source
+    try:
+        with _strict_decoding(), (contextlib.nullcontext(source) if src is None else Image.open(src)) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise ValueError(f"{label}: {w}×{h} = {w * h:,} pixels is more than the {max_pixels:,} allowed; "
+                                 "use a smaller image (or resize it first).")
+            if draft is not None and im.format == "JPEG":
+                im.draft("RGB", draft)
+            im.load()
+            return _pil_to_uint8(im, keep_alpha, label)
+    except ValueError:
+        raise
+    except UnidentifiedImageError:
+        raise ValueError(f"{label}: not an image PIL can read (use PNG, JPEG, BMP, TIFF, GIF or WebP).") from None
+    except (OSError, SyntaxError, Image.DecompressionBombError, EOFError) as exc:
+        msg = str(exc) or type(exc).__name__
+        what = "truncated or corrupt" if "truncat" in msg.lower() or isinstance(exc, EOFError) else "unreadable"
+        raise ValueError(f"{label}: {what} image file ({type(exc).__name__}: {msg}); replace the file.") from None
+
+
+def decode_rgb(source: Any, *, name: str | None = None, max_pixels: int = MAX_DECODE_PIXELS,
+               draft: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode an image into uint8 ``H×W×3`` RGB — :func:`decode_image` without alpha (every loader's one path)."""
+    return decode_image(source, name=name, keep_alpha=False, max_pixels=max_pixels, draft=draft)
+
+
 def load_image(
     path_or_file: str | Path | BinaryIO | bytes,
     *,
@@ -245,23 +350,35 @@ def load_image(
 ) -> torch.Tensor:
     """Read an image file (path, file object or bytes) into a float tensor ``C×H×W`` in [0, 1].
 
-    ``gray=True`` converts to one luminance channel; ``size`` resizes so the longest side is ``size``.
-    Unreadable files raise ``ValueError`` naming the file.
+    Decoding is :func:`decode_image` (every bit depth scaled to 0..255 the same way); ``gray=True`` converts to
+    one luminance channel (ITU-R 601, as PIL); ``size`` resizes so the longest side is ``size``.
+    Unreadable or truncated files raise ``ValueError`` naming the file.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    src: Any = io.BytesIO(path_or_file) if isinstance(path_or_file, (bytes, bytearray)) else path_or_file
     label = str(path_or_file) if isinstance(path_or_file, (str, Path)) else "uploaded file"
-    if isinstance(path_or_file, (str, Path)) and not Path(path_or_file).is_file():
-        raise ValueError(f"no image file at {label!r}; check the path.")
-    try:
-        with Image.open(src) as im:
-            im.load()
-            im = im.convert("L") if gray else im
-            t = to_tensor(im, keep_alpha=keep_alpha, name=label)
-    except UnidentifiedImageError:
-        raise ValueError(f"{label}: not an image PIL can read (use PNG, JPEG, BMP, TIFF, GIF or WebP).") from None
+    arr = decode_image(path_or_file, name=label, keep_alpha=keep_alpha and not gray)
+    if gray:
+        arr = np.asarray(Image.fromarray(arr[..., :3]).convert("L"))
+    elif not keep_alpha and arr.shape[2] == 3 and _has_alpha(path_or_file):
+        warnings.warn(f"{label}: RGBA image, the alpha channel was dropped (pass keep_alpha=True to keep it).",
+                      stacklevel=2)
+    t = to_tensor(arr, name=label)
     return resize(t, size) if size is not None else t
+
+
+def _has_alpha(source: Any) -> bool:
+    """Whether an image file's header announces an alpha channel (cheap: no decoding)."""
+    from PIL import Image
+
+    try:
+        src = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray)) else source
+        if hasattr(src, "seek"):
+            src.seek(0)
+        with Image.open(src) as im:
+            return "A" in im.getbands() or "transparency" in im.info
+    except Exception:  # noqa: BLE001 - already decoded once; no alpha is the safe answer
+        return False
 
 
 def resize(t: torch.Tensor, size: int) -> torch.Tensor:
@@ -295,5 +412,5 @@ def sample_image(name: str, size: int | None = None, *, gray: bool = False) -> t
     return resize(t, size) if size is not None else t
 
 
-__all__ = ["FLOAT_TOLERANCE", "MAX_PIXELS", "SAMPLE_IMAGES", "check_pixel_budget", "load_image", "resize", "sample_image",
-           "to_pil", "to_tensor", "to_uint8"]
+__all__ = ["FLOAT_TOLERANCE", "MAX_DECODE_PIXELS", "MAX_PIXELS", "SAMPLE_IMAGES", "check_pixel_budget", "decode_image",
+           "decode_rgb", "load_image", "resize", "sample_image", "to_pil", "to_tensor", "to_uint8"]

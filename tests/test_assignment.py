@@ -244,7 +244,7 @@ WRONG = {
                     return torch.zeros_like(x)
             """,
         "wraps dipnb's FCN": """
-            from dipnb.pix2pix.models import FCN as _FCN
+            from dipnb.pix2pix.nets import FCN as _FCN
             class FullyConvNetwork(nn.Module):
                 def __init__(self):
                     super().__init__()

@@ -24,8 +24,9 @@ import torch
 
 from dipnb.config import seed_everything
 from dipnb.pix2pix.data import PairedImageDataset
-from dipnb.pix2pix.models import FCN
-from dipnb.pix2pix.train import epoch_batches, load_checkpoint
+from dipnb.pix2pix.engine import load_checkpoint
+from dipnb.pix2pix.nets import FCN
+from dipnb.pix2pix.runtime import epoch_batches
 
 from test_trainer import make_pairs  # noqa: E402
 

@@ -1,7 +1,8 @@
 """The facades downloader against a local HTTP server: success, a cut transfer, corrupted archives, no network.
 
-The archive is built in the test from the real facades folder (a subset of its files, with the official
-``facades/{train,val}/N.jpg`` layout) and checked with the matching subset of the shipped manifest.
+The archive and its manifest are built in the test from a small synthetic facades set (the official
+``facades/{train,val}/N.jpg`` layout, sizes and sha256 measured here), so every path of the downloader runs on
+any machine; only the checks of the real folder against the shipped manifest need the real facades.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ import pytest
 from labserver import free_port
 
 from dipnb.data import main as data_cli
-from dipnb.pix2pix.download import (
+from dipnb.pix2pix.data.download import (
     DownloadError,
     check_dataset,
     check_facades,
     install_dataset,
-    load_manifest,
     safe_extract,
+    sha256_file,
 )
+from dipnb.pix2pix.data.synthetic import make_synthetic_facades
+from dipnb.pix2pix.facades import load_manifest
 
 N_TRAIN, N_VAL = 8, 4
 
@@ -36,8 +39,15 @@ N_TRAIN, N_VAL = 8, 4
 # --------------------------------------------------------------------------------------------------
 # fixtures: archives, manifest subset, server
 # --------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    """The folder the archives are made of: synthetic facades (64², JPEG pairs named like the real ones)."""
+    return make_synthetic_facades(tmp_path_factory.mktemp("source") / "facades", n_train=N_TRAIN, n_val=N_VAL,
+                                  n_test=0, size=64)
+
+
 def make_tar(real: Path, flip: str | None = None, extra: list[tuple[tarfile.TarInfo, bytes | None]] = ()) -> bytes:
-    """facades/{train,val}/N.jpg from the real folder as .tar.gz bytes; ``flip`` = a member whose bytes are flipped."""
+    """facades/{train,val}/N.jpg of a folder as .tar.gz bytes; ``flip`` = a member whose bytes are flipped."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for split, n in (("train", N_TRAIN), ("val", N_VAL)):
@@ -56,22 +66,22 @@ def make_tar(real: Path, flip: str | None = None, extra: list[tuple[tarfile.TarI
 
 
 @pytest.fixture(scope="module")
-def archives(real_facades) -> dict[str, bytes]:
-    good = make_tar(real_facades)
+def archives(source) -> dict[str, bytes]:
+    good = make_tar(source)
     bad_gz = bytearray(good)
     for k in range(len(bad_gz) // 2, len(bad_gz) // 2 + 64):  # flip bytes inside the compressed stream
         bad_gz[k] ^= 0xFF
     return {
         "good": good,
-        "bad_member": make_tar(real_facades, flip="train/3.jpg"),
+        "bad_member": make_tar(source, flip="train/3.jpg"),
         "bad_gzip": bytes(bad_gz),
     }
 
 
 @pytest.fixture(scope="module")
-def manifest() -> dict:
-    full = load_manifest()
-    files = {f"{s}/{i}.jpg": full["files"][f"{s}/{i}.jpg"]
+def manifest(source) -> dict:
+    files = {f"{s}/{i}.jpg": {"size": (source / s / f"{i}.jpg").stat().st_size,
+                              "sha256": sha256_file(source / s / f"{i}.jpg")}
              for s, n in (("train", N_TRAIN), ("val", N_VAL)) for i in range(1, n + 1)}
     return {"name": "facades-subset", "archive_root": "facades",
             "splits": {"train": {"count": N_TRAIN}, "val": {"count": N_VAL}}, "files": files}
@@ -148,11 +158,11 @@ def test_real_folder_verifies_against_manifest(real_facades):
     assert check_facades(real_facades, hashes=False) == ["missing folder test/"]
 
 
-def test_download_success(server, manifest, tmp_path, real_facades):
+def test_download_success(server, manifest, tmp_path, source):
     dest = tmp_path / "facades"
     assert install_dataset(dest, manifest, url=f"{server}/ok/facades.tar.gz", progress=False) == dest
     assert check_dataset(dest, manifest) == []
-    assert (dest / "train" / "5.jpg").read_bytes() == (real_facades / "train" / "5.jpg").read_bytes()
+    assert (dest / "train" / "5.jpg").read_bytes() == (source / "train" / "5.jpg").read_bytes()
     assert (tmp_path / "downloads" / "facades.tar.gz").is_file()  # kept for offline re-installs
     assert leftovers(tmp_path) == []
 
@@ -228,17 +238,17 @@ def test_local_archive_option(archives, manifest, tmp_path, unreachable_url):
         install_dataset(tmp_path / "x", manifest, archive=tmp_path / "nope.tar.gz", progress=False)
 
 
-def test_unsafe_archive_members_refused(tmp_path, real_facades):
+def test_unsafe_archive_members_refused(tmp_path, source):
     link = tarfile.TarInfo("facades/train/evil.jpg")
     link.type = tarfile.SYMTYPE
     link.linkname = "/etc/passwd"
     arch = tmp_path / "evil.tar.gz"
-    arch.write_bytes(make_tar(real_facades, extra=[(link, None)]))
+    arch.write_bytes(make_tar(source, extra=[(link, None)]))
     with pytest.raises(DownloadError, match="link"):
         safe_extract(arch, tmp_path / "out")
     up = tarfile.TarInfo("../outside.txt")
     up.size = 2
-    arch.write_bytes(make_tar(real_facades, extra=[(up, b"hi")]))
+    arch.write_bytes(make_tar(source, extra=[(up, b"hi")]))
     with pytest.raises(DownloadError, match="outside"):
         safe_extract(arch, tmp_path / "out")
     assert not (tmp_path / "outside.txt").exists()

@@ -1,4 +1,4 @@
-"""FCN-score and translation metrics (dipnb.pix2pix.evaluate)."""
+"""FCN-score and translation metrics (dipnb.pix2pix.scoring)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from dipnb.pix2pix import evaluate as ev
-from dipnb.pix2pix.data import FACADES_PALETTE
-from dipnb.pix2pix.synthetic import synthetic_classes, synthetic_pair
+from dipnb.pix2pix import scoring as ev
+from dipnb.pix2pix.facades import FACADES_PALETTE
+from dipnb.pix2pix.data.synthetic import synthetic_classes, synthetic_pair
 
 
 def label_maps(n: int, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,7 +111,9 @@ def test_train_segmenter_then_score_a_gan_run_from_the_cli(tmp_path, monkeypatch
     G, cfg = ev.load_generator(run)
     assert cfg.gan and G.num_downs == 5
     capsys.readouterr()
-    assert ev.main(["score", str(run)]) == 0
+    from dipnb.pix2pix.evaluate import main as evaluate_main
+
+    assert evaluate_main(["score", str(run)]) == 0
     out = capsys.readouterr().out
     assert "| real photos |" in out and "| gan |" in out and "FCN pixel acc." in out
     # an existing photo → labels FCN run can become the segmenter; a labels → photo GAN run cannot
@@ -123,7 +125,7 @@ def test_train_segmenter_then_score_a_gan_run_from_the_cli(tmp_path, monkeypatch
 
 
 def test_generate_in_train_mode_is_per_image_and_leaves_the_model_unchanged() -> None:
-    from dipnb.pix2pix.gan_models import UNetGenerator
+    from dipnb.pix2pix.nets import UNetGenerator
 
     torch.manual_seed(0)
     G = UNetGenerator(size=32, ngf=8)  # no dropout at 32²: train mode is deterministic here

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from dipnb.pix2pix.models import COURSE_CHANNELS, FCN, count_parameters, encoder_receptive_field
+from dipnb.pix2pix.nets import COURSE_CHANNELS, FCN, count_parameters, receptive_field
 
 
 def test_parameter_count_is_the_courses_16_7_million():
@@ -31,7 +31,7 @@ def test_layers_follow_the_course_design():
     assert [(u.in_channels, u.out_channels) for u in ups] == [(512, 512), (1024, 256), (512, 128), (256, 64),
                                                              (128, 3)]
     assert isinstance(list(model.decoder[-1])[-1], nn.Tanh)
-    assert encoder_receptive_field(model) == 94
+    assert receptive_field(model) == 94
 
 
 def test_shapes_and_output_range():

@@ -1,10 +1,9 @@
-"""The pix2pix cGAN step (dipnb.pix2pix.gan): D then G, losses, schedule, and equality with the reference step."""
+"""The pix2pix cGAN step (dipnb.pix2pix.tasks.gan): D then G, losses, schedule, and equality with the reference step."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib.util
 import math
 from pathlib import Path
 
@@ -12,26 +11,23 @@ import pytest
 import torch
 from torch import nn
 
-from dipnb.pix2pix.gan import (
+from dipnb.pix2pix.tasks import (
     GANLoss,
     GANTask,
     discriminator_step,
     generator_step,
-    linear_decay,
     pix2pix_step,
 )
-from dipnb.pix2pix.gan_models import PatchGAN, UNetGenerator, init_weights
-from dipnb.pix2pix.train import TrainConfig, lr_factor
+from dipnb.pix2pix import reference as anchor_module
+from dipnb.pix2pix.config import TrainConfig, lr_factor
+from dipnb.pix2pix.nets import PatchGAN, UNetGenerator, init_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_anchor():
-    """The re-created reference implementation that benchmarks/gan_step.py times against."""
-    spec = importlib.util.spec_from_file_location("gan_step_bench", ROOT / "benchmarks" / "gan_step.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The re-created reference implementation (dipnb.pix2pix.reference) that benchmarks/gan_step.py times against."""
+    return anchor_module
 
 
 def small_config(**kw) -> TrainConfig:
@@ -146,11 +142,9 @@ def test_same_step_as_the_reference_implementation() -> None:
 
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
 def test_linear_decay_schedule_like_the_paper() -> None:
-    f = linear_decay(3, 3)
     # reference: lr_l = 1 − max(0, epoch + 1 − n_epochs) / (n_epochs_decay + 1)
-    assert [f(e) for e in range(6)] == pytest.approx([1, 1, 1, 0.75, 0.5, 0.25])
     cfg = small_config(epochs=3, decay_epochs=3)
-    assert [lr_factor(cfg, e) for e in range(6)] == [f(e) for e in range(6)]  # the trainer's rule is the same
+    assert [lr_factor(cfg, e) for e in range(6)] == pytest.approx([1, 1, 1, 0.75, 0.5, 0.25])
     task = GANTask(small_config(epochs=2, decay_epochs=3), "cpu")
     lrs = []
     for _ in range(5):
@@ -189,7 +183,7 @@ def _tiny_dataset(root: Path, n: int = 4, size: int = 32) -> Path:
     import numpy as np
     from PIL import Image
 
-    from dipnb.pix2pix.synthetic import synthetic_pair
+    from dipnb.pix2pix.data.synthetic import synthetic_pair
 
     for split in ("train", "val"):
         (root / split).mkdir(parents=True)
@@ -201,7 +195,7 @@ def _tiny_dataset(root: Path, n: int = 4, size: int = 32) -> Path:
 
 @pytest.mark.slow
 def test_resume_refuses_a_checkpoint_whose_D_or_G_does_not_fit(tmp_path) -> None:
-    from dipnb.pix2pix.train import CheckpointError, Trainer, load_checkpoint
+    from dipnb.pix2pix.engine import CheckpointError, Trainer, load_checkpoint
 
     data = _tiny_dataset(tmp_path / "data")
     cfg = small_config(data=str(data), direction="BtoA", epochs=1, decay_epochs=0, max_steps=1, sample_every=1)
@@ -215,9 +209,9 @@ def test_resume_refuses_a_checkpoint_whose_D_or_G_does_not_fit(tmp_path) -> None
             progress=False, verbose=False).fit()
     with pytest.raises(CheckpointError, match="gan"):
         Trainer(small_config(data=str(data), epochs=2, decay_epochs=0, max_steps=1), l1_out, resume=True,
-                plot=False, progress=False, verbose=False)
+                plot=False, progress=False, verbose=False).setup()
     # a checkpoint whose D was swapped for another PatchGAN depth: refused by GANTask.check_state
     ck["models"]["D"] = PatchGAN(ndf=8, n_layers=3).state_dict()
     torch.save(ck, ck_path)
     with pytest.raises(CheckpointError, match="D does not match"):
-        Trainer(dataclasses.replace(cfg, epochs=2), out, resume=True, plot=False, progress=False, verbose=False)
+        Trainer(dataclasses.replace(cfg, epochs=2), out, resume=True, plot=False, progress=False, verbose=False).setup()

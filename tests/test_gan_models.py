@@ -1,4 +1,4 @@
-"""U-Net generator, PatchGAN discriminator and init of pix2pix (dipnb.pix2pix.gan_models)."""
+"""U-Net generator, PatchGAN discriminator and init of pix2pix (dipnb.pix2pix.nets)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from dipnb.pix2pix.gan_models import (
+from dipnb.pix2pix.nets import (
+    PATCH_SIZES,
     PatchGAN,
     UNetGenerator,
     init_weights,
-    patchgan_layers_for,
     receptive_field,
     unet_num_downs,
 )
@@ -121,7 +121,7 @@ def empirical_receptive_field(d: PatchGAN, size: int) -> int:
 def test_patchgan_receptive_fields_analytic_and_empirical(patch: int, size: int) -> None:
     torch.manual_seed(0)
     d = init_weights(PatchGAN.from_patch_size(patch, ndf=4))
-    assert d.n_layers == patchgan_layers_for(patch)
+    assert d.n_layers == PATCH_SIZES[patch]
     assert d.receptive_field == receptive_field(d.model) == patch
     assert empirical_receptive_field(d, size) == patch
 

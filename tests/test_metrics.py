@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dipnb.pix2pix.data import FACADES_PALETTE, split_pair
+from dipnb.pix2pix.data import split_pair
+from dipnb.pix2pix.facades import FACADES_PALETTE
 from dipnb.pix2pix.metrics import (
     confusion_matrix,
     l1,
@@ -156,7 +157,7 @@ def test_luma_weighted_distance_recovers_jpeg_label_maps_better():
     better with the luma-weighted YCbCr distance than with plain RGB distance."""
     import io
 
-    from dipnb.pix2pix.synthetic import synthetic_classes, synthetic_pair
+    from dipnb.pix2pix.data.synthetic import synthetic_classes, synthetic_pair
 
     acc = {4.0: [], None: []}
     for i in range(4):

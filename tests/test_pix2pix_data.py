@@ -9,16 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from dipnb.pix2pix.data import (
-    FACADES_CLASSES,
-    FACADES_PALETTE,
-    PairedImageDataset,
-    load_size,
-    resolve_dataset,
-    split_pair,
-    to_uint8_image,
-)
-from dipnb.pix2pix.synthetic import make_synthetic_facades
+from dipnb.pix2pix.data import PairedImageDataset, resolve_dataset, split_pair, to_uint8_image
+from dipnb.pix2pix.data.pairs import load_size
+from dipnb.pix2pix.data.synthetic import make_synthetic_facades
+from dipnb.pix2pix.facades import FACADES_CLASSES, FACADES_PALETTE
 
 
 # --------------------------------------------------------------------------------------------------
@@ -227,7 +221,7 @@ def test_bad_files_reported_together_at_construction(tmp_path, in_memory):
         PairedImageDataset(tmp_path, "train", size=32, in_memory=in_memory)
     msg = str(err.value)
     assert "3 of 6 files" in msg
-    assert "4.jpg: not a readable image" in msg
+    assert "4.jpg: not an image PIL can read" in msg
     assert "5.jpg: truncated" in msg
     assert "6.png: width 50 is not twice the height 32" in msg
 
@@ -256,9 +250,15 @@ def test_resolve_folder_path(tiny_synthetic, tmp_path):
         resolve_dataset(tmp_path / "missing")
 
 
-def test_resolve_facades_env(real_facades, monkeypatch, capsys):
-    monkeypatch.setenv("DIPNB_FACADES_DIR", str(real_facades))
-    assert resolve_dataset("facades") == real_facades
+@pytest.fixture(scope="module")
+def facades_like(tmp_path_factory) -> Path:
+    """A folder laid out like the real facades (256-high JPEG pairs), made of synthetic facades: runs everywhere."""
+    return make_synthetic_facades(tmp_path_factory.mktemp("facades_like") / "facades", n_train=8, n_val=4, n_test=0)
+
+
+def test_resolve_facades_env(facades_like, monkeypatch, capsys):
+    monkeypatch.setenv("DIPNB_FACADES_DIR", str(facades_like))
+    assert resolve_dataset("facades") == facades_like
     assert "DIPNB_FACADES_DIR" in capsys.readouterr().out
 
 
@@ -286,13 +286,13 @@ def test_resolve_facades_falls_back_to_synthetic(tmp_path, monkeypatch, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folders left
 
 
-def test_truncated_jpeg_detected_with_reduced_scale_decoding(tmp_path, real_facades):
+def test_truncated_jpeg_detected_with_reduced_scale_decoding(tmp_path, facades_like):
     """At small sizes JPEGs are decoded at 1/2..1/8 scale; a cut file must still be caught at construction."""
     folder = tmp_path / "val"
     folder.mkdir()
     for i in (1, 2):
-        (folder / f"{i}.jpg").write_bytes((real_facades / "val" / f"{i}.jpg").read_bytes())
-    data = (real_facades / "val" / "3.jpg").read_bytes()
+        (folder / f"{i}.jpg").write_bytes((facades_like / "val" / f"{i}.jpg").read_bytes())
+    data = (facades_like / "val" / "3.jpg").read_bytes()
     (folder / "3.jpg").write_bytes(data[: int(len(data) * 0.6)])
     with pytest.raises(ValueError, match=r"3\.jpg: truncated"):
         PairedImageDataset(tmp_path, "val", size=32)

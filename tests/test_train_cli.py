@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dipnb.pix2pix.train import load_checkpoint, main, read_history
+from dipnb.pix2pix.engine import load_checkpoint, read_history
+from dipnb.pix2pix.train import main
 
 from test_trainer import make_pairs  # noqa: E402  (tests/ is on sys.path under pytest)
 
@@ -46,15 +47,20 @@ def test_cli_trains_resumes_and_refuses_to_mix_runs(tmp_path, capsys):
     assert "already holds a training run" in err and "--resume" in err
     assert main([*common, "--epochs", "3", "--resume", "--lr", "0.5"]) == 2
     assert "lr: checkpoint 0.001, now 0.5" in capsys.readouterr().err
-    assert main([*common[:-2], "--epochs", "1", "--batch-size", "0", "--out", str(tmp_path / "o2")]) == 2
-    assert "batch_size must be a positive int" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # argparse range-checks every number before any work
+        main([*common[:-2], "--epochs", "1", "--batch-size", "0", "--out", str(tmp_path / "o2")])
+    assert exc.value.code == 2 and "--batch-size: must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()
     with pytest.raises(SystemExit) as exc:
         main(["--direction", "AtoB", "--out", str(tmp_path / "o3")])
     assert exc.value.code == 2 and "--data" in capsys.readouterr().err  # argparse names the required option
 
 
 @pytest.mark.slow
-def test_cli_accepts_the_name_facades(real_facades, tmp_path):
+def test_cli_accepts_the_name_facades(tmp_path):
+    from dipnb.pix2pix.data.synthetic import make_synthetic_facades
+
+    real_facades = make_synthetic_facades(tmp_path / "copy" / "facades", n_train=8, n_val=4, n_test=0, size=64)
     out = tmp_path / "out"
     r = run_cli("--data", "facades", "--direction", "AtoB", "--model", "fcn", "--size", "32", "--epochs", "1",
                 "--batch-size", "4", "--max-steps", "1", "--train-limit", "8", "--val-limit", "4", "--out", str(out),
@@ -62,3 +68,18 @@ def test_cli_accepts_the_name_facades(real_facades, tmp_path):
     assert r.returncode == 0, r.stderr
     config = load_checkpoint(out / "checkpoint.pt")["config"]
     assert Path(config["data"]) == real_facades.resolve()
+
+
+def test_every_config_field_is_a_flag_with_the_config_default():
+    """The flags are generated from TrainConfig's fields, so they cannot drift (beta2 and n_samples had none)."""
+    import dataclasses
+
+    from dipnb.pix2pix.cli.train import build_parser, config_from_args
+    from dipnb.pix2pix.config import TrainConfig
+
+    parser = build_parser()
+    dests = {a.dest for a in parser._actions}
+    assert {f.name for f in dataclasses.fields(TrainConfig)} <= dests
+    assert config_from_args(parser.parse_args(["--data", "d", "--out", "o"])) == TrainConfig(data="d")
+    args = parser.parse_args(["--data", "d", "--out", "o", "--beta2", "0.99", "--n-samples", "2", "--no-augment"])
+    assert config_from_args(args) == TrainConfig(data="d", beta2=0.99, n_samples=2, augment=False)

@@ -11,8 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from dipnb.pix2pix import train as T
-from dipnb.pix2pix.models import FCN
+from dipnb.config import PROFILES
+from dipnb.pix2pix.config import TrainConfig, lr_factor
+from dipnb.pix2pix.engine import CheckpointError, NonFiniteLossError, Trainer, load_checkpoint, read_history, train
+from dipnb.pix2pix.nets import FCN
+from dipnb.pix2pix.runtime import Amp, epoch_batches, per_rank_batch
+from dipnb.pix2pix.tasks import Task
 
 
 def make_pairs(root: Path, n_train: int = 16, n_val: int = 4, size: int = 32, seed: int = 0) -> Path:
@@ -33,10 +37,10 @@ def pairs(tmp_path_factory) -> Path:
     return make_pairs(tmp_path_factory.mktemp("pairs"))
 
 
-def cfg(data: Path, **kw) -> T.TrainConfig:
+def cfg(data: Path, **kw) -> TrainConfig:
     base = dict(data=str(data), model="fcn", size=32, batch_size=4, epochs=2, max_steps=2, seed=3)
     base.update(kw)
-    return T.TrainConfig(**base)
+    return TrainConfig(**base)
 
 
 def losses(history):
@@ -45,13 +49,13 @@ def losses(history):
 
 @pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(pairs, tmp_path):
-    full = T.train(cfg(pairs), tmp_path / "full", progress=False, verbose=False)
-    T.train(cfg(pairs, epochs=1), tmp_path / "split", progress=False, verbose=False)
-    resumed = T.train(cfg(pairs), tmp_path / "split", resume=True, progress=False, verbose=False)
+    full = train(cfg(pairs), tmp_path / "full", progress=False, verbose=False)
+    train(cfg(pairs, epochs=1), tmp_path / "split", progress=False, verbose=False)
+    resumed = train(cfg(pairs), tmp_path / "split", resume=True, progress=False, verbose=False)
     assert len(full.history) == len(resumed.history) == 2
     assert losses(full.history) == losses(resumed.history)  # exact float equality, every column
-    assert losses(T.read_history(tmp_path / "full")) == losses(T.read_history(tmp_path / "split"))
-    a, b = (T.load_checkpoint(p / "checkpoint.pt") for p in (tmp_path / "full", tmp_path / "split"))
+    assert losses(read_history(tmp_path / "full")) == losses(read_history(tmp_path / "split"))
+    a, b = (load_checkpoint(p / "checkpoint.pt") for p in (tmp_path / "full", tmp_path / "split"))
     for k, v in a["models"]["G"].items():
         assert torch.equal(v, b["models"]["G"][k]), k
     assert a["epoch"] == b["epoch"] == 2
@@ -63,7 +67,7 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(pairs, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_error(pairs, tmp_path):
-    trainer = T.Trainer(cfg(pairs), tmp_path / "nan", progress=False, verbose=False)
+    trainer = Trainer(cfg(pairs), tmp_path / "nan", progress=False, verbose=False)
     calls = {"n": 0}
 
     def inject_nan(module, args, output):
@@ -71,79 +75,79 @@ def test_nan_loss_stops_with_a_clear_error(pairs, tmp_path):
         return output * float("nan") if calls["n"] == 2 else output
 
     trainer.task.models["G"].register_forward_hook(inject_nan)
-    with pytest.raises(T.NonFiniteLossError, match=r"non-finite loss .*epoch 1, step 2.*--lr"):
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss .*epoch 1, step 2.*--lr"):
         trainer.fit()
     assert not (tmp_path / "nan" / "checkpoint.pt").exists()  # nothing was saved from the diverged run
 
 
 def test_huge_learning_rate_diverges_into_the_nan_error(pairs, tmp_path):
     """An absurd lr (1e30) blows the weights up to inf; the trainer stops instead of training on NaNs."""
-    with pytest.raises(T.NonFiniteLossError, match="training diverged"):
-        T.train(cfg(pairs, lr=1e30, max_steps=4, epochs=3), tmp_path / "lr", progress=False, verbose=False)
+    with pytest.raises(NonFiniteLossError, match="training diverged"):
+        train(cfg(pairs, lr=1e30, max_steps=4, epochs=3), tmp_path / "lr", progress=False, verbose=False)
 
 
 def test_output_folder_holding_another_run_is_refused(pairs, tmp_path):
     out = tmp_path / "run"
-    T.train(cfg(pairs, epochs=1, max_steps=1), out, progress=False, verbose=False)
-    with pytest.raises(T.CheckpointError, match="already holds a training run.*--resume.*--overwrite"):
-        T.Trainer(cfg(pairs, epochs=1, max_steps=1), out, progress=False, verbose=False)
+    train(cfg(pairs, epochs=1, max_steps=1), out, progress=False, verbose=False)
+    with pytest.raises(CheckpointError, match="already holds a training run.*--resume.*--overwrite"):
+        Trainer(cfg(pairs, epochs=1, max_steps=1), out, progress=False, verbose=False).setup()
     # --overwrite replaces it.
-    T.train(cfg(pairs, epochs=1, max_steps=1, seed=4), out, overwrite=True, progress=False, verbose=False)
-    assert T.load_checkpoint(out / "checkpoint.pt")["config"]["seed"] == 4
+    train(cfg(pairs, epochs=1, max_steps=1, seed=4), out, overwrite=True, progress=False, verbose=False)
+    assert load_checkpoint(out / "checkpoint.pt")["config"]["seed"] == 4
     # A history.csv without a checkpoint is a foreign/broken run: not resumable.
     other = tmp_path / "other"
     other.mkdir()
     (other / "history.csv").write_text("epoch,loss\n1,0.5\n")
-    with pytest.raises(T.CheckpointError, match="no checkpoint.pt"):
-        T.Trainer(cfg(pairs), other, resume=True, progress=False, verbose=False)
+    with pytest.raises(CheckpointError, match="no checkpoint.pt"):
+        Trainer(cfg(pairs), other, resume=True, progress=False, verbose=False).setup()
 
 
 def test_resume_with_another_configuration_or_model_is_refused(pairs, tmp_path):
     out = tmp_path / "run"
-    T.train(cfg(pairs, epochs=1, max_steps=1), out, progress=False, verbose=False)
-    with pytest.raises(T.CheckpointError, match=r"different configuration:\n  lr: checkpoint 0.001, now 0.01"):
-        T.Trainer(cfg(pairs, epochs=2, max_steps=1, lr=1e-2), out, resume=True, progress=False, verbose=False)
-    with pytest.raises(T.CheckpointError, match="direction: checkpoint 'AtoB', now 'BtoA'"):
-        T.Trainer(cfg(pairs, max_steps=1, direction="BtoA"), out, resume=True, progress=False, verbose=False)
-    with pytest.raises(T.CheckpointError, match="model: checkpoint 'fcn', now 'unet'"):
-        T.Trainer(cfg(pairs, max_steps=1, model="unet"), out, resume=True, progress=False, verbose=False)
+    train(cfg(pairs, epochs=1, max_steps=1), out, progress=False, verbose=False)
+    with pytest.raises(CheckpointError, match=r"different configuration:\n  lr: checkpoint 0.001, now 0.01"):
+        Trainer(cfg(pairs, epochs=2, max_steps=1, lr=1e-2), out, resume=True, progress=False, verbose=False).setup()
+    with pytest.raises(CheckpointError, match="direction: checkpoint 'AtoB', now 'BtoA'"):
+        Trainer(cfg(pairs, max_steps=1, direction="BtoA"), out, resume=True, progress=False, verbose=False).setup()
+    with pytest.raises(CheckpointError, match="model: checkpoint 'fcn', now 'unet'"):
+        Trainer(cfg(pairs, max_steps=1, model="unet"), out, resume=True, progress=False, verbose=False).setup()
     # Raising epochs is allowed: the run continues.
-    tr = T.train(cfg(pairs, epochs=2, max_steps=1), out, resume=True, progress=False, verbose=False)
+    tr = train(cfg(pairs, epochs=2, max_steps=1), out, resume=True, progress=False, verbose=False)
     assert [r["epoch"] for r in tr.history] == [1, 2]
 
 
 def test_checkpoint_whose_networks_do_not_fit_is_refused(pairs, tmp_path):
     """Same config, but G's weights come from another architecture (e.g. an older FCN): clear error."""
     out = tmp_path / "run"
-    T.train(cfg(pairs, epochs=1, max_steps=1), out, progress=False, verbose=False)
+    train(cfg(pairs, epochs=1, max_steps=1), out, progress=False, verbose=False)
     ck = torch.load(out / "checkpoint.pt", weights_only=True)
     ck["models"]["G"] = FCN(channels=(32, 64, 128, 256, 256)).state_dict()
     torch.save(ck, out / "checkpoint.pt")
-    with pytest.raises(T.CheckpointError, match="model 'G' .* does not fit the current network"):
-        T.Trainer(cfg(pairs, max_steps=1), out, resume=True, progress=False, verbose=False)
+    with pytest.raises(CheckpointError, match="checkpoint's G does not match this run's FCN.*other shapes"):
+        Trainer(cfg(pairs, max_steps=1), out, resume=True, progress=False, verbose=False).setup()
     ck["models"] = {"G": ck["models"]["G"], "D": {}}
     torch.save(ck, out / "checkpoint.pt")
-    with pytest.raises(T.CheckpointError, match=r"holds models \['D', 'G'\].*another model or task"):
-        T.Trainer(cfg(pairs, max_steps=1), out, resume=True, progress=False, verbose=False)
+    with pytest.raises(CheckpointError, match=r"holds models \['D', 'G'\].*another model or task"):
+        Trainer(cfg(pairs, max_steps=1), out, resume=True, progress=False, verbose=False).setup()
 
 
 def test_foreign_or_truncated_checkpoint_files_are_refused(pairs, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     torch.save({"state_dict": FCN().state_dict()}, out / "checkpoint.pt")
-    with pytest.raises(T.CheckpointError, match="not a checkpoint written by dipnb.pix2pix.train"):
-        T.Trainer(cfg(pairs), out, resume=True, progress=False, verbose=False)
+    with pytest.raises(CheckpointError, match="not a checkpoint written by dipnb.pix2pix.train"):
+        Trainer(cfg(pairs), out, resume=True, progress=False, verbose=False).setup()
     good = tmp_path / "good"
-    T.train(cfg(pairs, epochs=1, max_steps=1), good, progress=False, verbose=False)
+    train(cfg(pairs, epochs=1, max_steps=1), good, progress=False, verbose=False)
     data = (good / "checkpoint.pt").read_bytes()
     (out / "checkpoint.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(T.CheckpointError, match="truncated, corrupt or from another program"):
-        T.Trainer(cfg(pairs), out, resume=True, progress=False, verbose=False)
+    with pytest.raises(CheckpointError, match="truncated, corrupt or from another program"):
+        Trainer(cfg(pairs), out, resume=True, progress=False, verbose=False).setup()
 
 
 def test_missing_data_folder_and_bad_configs_are_explained(tmp_path, pairs):
     with pytest.raises(FileNotFoundError, match="does not exist.*--data"):
-        T.Trainer(cfg(tmp_path / "nowhere"), tmp_path / "o", progress=False)
+        Trainer(cfg(tmp_path / "nowhere"), tmp_path / "o", progress=False).setup()
     with pytest.raises(ValueError, match="multiple of 32"):
         cfg(pairs, size=48)
     with pytest.raises(ValueError, match="direction"):
@@ -153,49 +157,47 @@ def test_missing_data_folder_and_bad_configs_are_explained(tmp_path, pairs):
     with pytest.raises(ValueError, match="amp"):
         cfg(pairs, amp="fp8")
     with pytest.raises(TypeError, match="TrainConfig"):
-        T.Trainer(dataclasses.asdict(cfg(pairs)), tmp_path / "o")
+        Trainer(dataclasses.asdict(cfg(pairs)), tmp_path / "o")
     assert cfg(pairs).lr == 1e-3 and cfg(pairs, gan=True, model="unet").lr == 2e-4
 
 
 def test_epoch_batches_shard_every_global_batch_and_depend_only_on_seed_and_epoch():
-    single = T.epoch_batches(10, 4, seed=1, epoch=3)
-    assert single == T.epoch_batches(10, 4, seed=1, epoch=3)
-    assert single != T.epoch_batches(10, 4, seed=1, epoch=4)
+    single = epoch_batches(10, 4, seed=1, epoch=3)
+    assert single == epoch_batches(10, 4, seed=1, epoch=3)
+    assert single != epoch_batches(10, 4, seed=1, epoch=4)
     assert sorted(i for b in single for i in b) == list(range(10)) and [len(b) for b in single] == [4, 4, 2]
-    shards = [T.epoch_batches(10, 4, seed=1, epoch=3, rank=r, world_size=2) for r in range(2)]
+    shards = [epoch_batches(10, 4, seed=1, epoch=3, rank=r, world_size=2) for r in range(2)]
     for k, batch in enumerate(single):
         assert shards[0][k] + shards[1][k] == batch  # rank 0's shard then rank 1's = the single-process batch
-    # A last global batch of 1 image cannot feed 2 ranks: every rank drops it, so all take the same number of steps.
-    assert [len(T.epoch_batches(9, 4, seed=1, epoch=0, rank=r, world_size=2)) for r in range(2)] == [2, 2]
-    assert [len(b) for b in T.epoch_batches(10, 4, seed=1, epoch=0, rank=1, world_size=2)] == [2, 2, 1]
-    assert T.epoch_batches(10, 4, seed=1, epoch=3, max_steps=2) == single[:2]
+    # A last batch of 1 image is merged into the previous one (BatchNorm needs 2), on every rank alike.
+    assert [len(epoch_batches(9, 4, seed=1, epoch=0, rank=r, world_size=2)) for r in range(2)] == [2, 2]
+    assert [len(b) for b in epoch_batches(10, 4, seed=1, epoch=0, rank=1, world_size=2)] == [2, 2, 1]
+    assert epoch_batches(10, 4, seed=1, epoch=3, max_steps=2) == single[:2]
 
 
 def test_world_size_must_divide_the_batch():
-    assert T.per_rank_batch(8, 2) == 4
+    assert per_rank_batch(8, 2) == 4
     with pytest.raises(ValueError, match="cannot be split over 3 processes.*--batch-size"):
-        T.per_rank_batch(8, 3)
+        per_rank_batch(8, 3)
 
 
 def test_learning_rate_schedule_step_and_linear_decay():
-    c = T.TrainConfig(epochs=2, decay_epochs=3, lr_step=0)
-    assert [T.lr_factor(c, e) for e in range(5)] == [1, 1, 0.75, 0.5, 0.25]
-    c = T.TrainConfig(epochs=6, lr_step=2, lr_gamma=0.5)
-    assert [T.lr_factor(c, e) for e in range(6)] == [1, 1, 0.5, 0.5, 0.25, 0.25]
+    c = TrainConfig(epochs=2, decay_epochs=3, lr_step=0)
+    assert [lr_factor(c, e) for e in range(5)] == [1, 1, 0.75, 0.5, 0.25]
+    c = TrainConfig(epochs=6, lr_step=2, lr_gamma=0.5)
+    assert [lr_factor(c, e) for e in range(6)] == [1, 1, 0.5, 0.5, 0.25, 0.25]
     assert c.total_epochs == 6
 
 
-def test_amp_is_off_on_cpu_and_the_from_settings_helper(pairs):
-    amp = T.Amp("auto", torch.device("cpu"))
+def test_amp_is_off_on_cpu_and_the_from_profile_helper(pairs):
+    amp = Amp("auto", torch.device("cpu"))
     assert not amp.enabled and not amp.scaler.is_enabled()
-    from dipnb.config import PROFILES
-
-    c = T.TrainConfig.from_settings(PROFILES["ci"].fcn, data=str(pairs))
+    c = TrainConfig.from_profile(PROFILES["ci"].fcn, data=str(pairs))
     assert c.size == PROFILES["ci"].fcn.image_size and c.max_steps == PROFILES["ci"].fcn.max_steps
     assert math.isclose(c.lr, PROFILES["ci"].fcn.lr)
 
 
-class MSETask(T.Task):
+class MSETask(Task):
     """A task written against the documented protocol: the trainer must run it without knowing it."""
 
     def __init__(self, config, device):
@@ -220,17 +222,52 @@ class MSETask(T.Task):
 
 @pytest.mark.parametrize("amp", ["off", "bf16"])
 def test_a_custom_task_plugs_into_the_trainer(pairs, tmp_path, amp):
-    tr = T.train(cfg(pairs, epochs=2, max_steps=2, amp=amp), tmp_path / "mse", task_cls=MSETask, progress=False,
+    tr = train(cfg(pairs, epochs=2, max_steps=2, amp=amp), tmp_path / "mse", task_cls=MSETask, progress=False,
                  verbose=False)
     assert [set(r) for r in tr.history] == [{"epoch", "train MSE", "val L1", "lr", "seconds"}] * 2
     assert [r["lr"] for r in tr.history] == [0.1, 0.05]  # the scheduler was stepped once per epoch
     assert all(math.isfinite(r["train MSE"]) and math.isfinite(r["val L1"]) for r in tr.history)
-    assert T.load_checkpoint(tmp_path / "mse" / "checkpoint.pt")["task"].endswith("MSETask")
+    assert load_checkpoint(tmp_path / "mse" / "checkpoint.pt")["task"].endswith("MSETask")
 
 
 @pytest.mark.slow
 def test_dataloader_workers_do_not_change_the_run(pairs, tmp_path):
     """Augmentations depend on (seed, epoch, index) only, so worker processes see exactly the same batches."""
-    a = T.train(cfg(pairs, epochs=2, max_steps=2), tmp_path / "w0", progress=False, verbose=False)
-    b = T.train(cfg(pairs, epochs=2, max_steps=2, num_workers=2), tmp_path / "w2", progress=False, verbose=False)
+    a = train(cfg(pairs, epochs=2, max_steps=2), tmp_path / "w0", progress=False, verbose=False)
+    b = train(cfg(pairs, epochs=2, max_steps=2, num_workers=2), tmp_path / "w2", progress=False, verbose=False)
     assert losses(a.history) == losses(b.history)
+
+
+@pytest.mark.slow
+def test_cached_runs_load_instead_of_training_and_miss_after_a_change(pairs, tmp_path, monkeypatch):
+    """Issue 13: a finished run is kept in data/models/trained and loaded by the same configuration, dataset
+    content and source; any change trains again."""
+    from dipnb.pix2pix.engine import cache
+
+    monkeypatch.setenv("DIPNB_DATA", str(tmp_path / "data"))
+    first = train(cfg(pairs), tmp_path / "run", cache=True, progress=False, verbose=False)
+    [entry] = list(cache.cache_root().iterdir())
+    assert (entry / "checkpoint.pt").is_file() and (entry / "samples" / "epoch_002.png").is_file()
+
+    real_fit_batch = Task.fit_batch
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached run must not train")
+
+    monkeypatch.setattr(Task, "fit_batch", no_training)
+    again = Trainer(cfg(pairs), tmp_path / "run", overwrite=True, cache=True, progress=False, verbose=False)
+    untrained = again.evaluate()  # before fit: the fresh, untrained network
+    assert losses(again.fit()) == losses(first.history) and again.evaluate() < untrained
+    assert losses(read_history(tmp_path / "run")) == losses(first.history)
+    assert (tmp_path / "run" / "samples" / "epoch_002.png").is_file()
+    # a restored run holds every state: it can be resumed for more epochs
+    monkeypatch.setattr(Task, "fit_batch", real_fit_batch)
+    more = train(cfg(pairs, epochs=3), tmp_path / "run", resume=True, progress=False, verbose=False)
+    assert [r["epoch"] for r in more.history] == [1, 2, 3] and losses(more.history[:2]) == losses(first.history)
+    monkeypatch.setattr(Task, "fit_batch", no_training)
+    # a change of the source (or configuration, or dataset) is a miss: it trains
+    monkeypatch.setattr(cache, "source_hash", lambda: "another source")
+    with pytest.raises(AssertionError, match="must not train"):
+        train(cfg(pairs), tmp_path / "run", overwrite=True, cache=True, progress=False, verbose=False)
+    with pytest.raises(AssertionError, match="must not train"):
+        train(cfg(pairs, seed=4), tmp_path / "other", cache=True, progress=False, verbose=False)

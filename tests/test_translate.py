@@ -1,4 +1,4 @@
-"""Inference on your own images (dipnb.pix2pix.translate)."""
+"""Inference on your own images (dipnb.pix2pix.inference, dipnb.widgets.translate)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from dipnb.pix2pix.gan_models import UNetGenerator, init_weights
-from dipnb.pix2pix.translate import TranslateApp, model_size, translate, upload_widget
+from dipnb.pix2pix.inference import model_size, translate
+from dipnb.pix2pix.nets import UNetGenerator, init_weights
+from dipnb.widgets.translate import TranslateApp, upload_widget
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,16 @@
-"""Image-to-image translation (pix2pix format): paired datasets, the course FCN, a trainer, pix2pix.
+"""Image-to-image translation (pix2pix format): the course FCN and pix2pix, in layers that import only downwards.
 
-Modules (import them directly; this package file imports nothing, to avoid import cycles):
+From the bottom up (each package imports only from those listed before it):
 
-* :mod:`dipnb.pix2pix.data` — paired A|B datasets, the facades palette, :func:`~dipnb.pix2pix.data.resolve_dataset`;
-* :mod:`dipnb.pix2pix.synthetic` — the offline procedural facades dataset;
-* :mod:`dipnb.pix2pix.download` — the facades downloader and manifest verification;
-* :mod:`dipnb.pix2pix.metrics` — L1, PSNR, SSIM, nearest-palette class maps, pixel accuracy, mean IoU;
-* :mod:`dipnb.pix2pix.models`, :mod:`dipnb.pix2pix.train` — the course FCN and the trainer;
-* :mod:`dipnb.pix2pix.gan_models`, :mod:`dipnb.pix2pix.gan` — U-Net, PatchGAN and the cGAN task.
+* :mod:`.facades` — the facades classes, palette and manifest;
+* :mod:`.data` — paired A|B datasets (:mod:`.data.pairs`), the synthetic facades, the downloader, the registry;
+* :mod:`.nets` — the course FCN, pix2pix's U-Net and PatchGAN, init / receptive field / parameter count;
+* :mod:`.metrics` — L1, PSNR, SSIM, nearest-palette classes, pixel accuracy, mean IoU;
+* :mod:`.config` (the frozen TrainConfig) and :mod:`.runtime` (device, AMP, DDP);
+* :mod:`.inference` — :func:`~.inference.generate` and :func:`~.inference.translate`;
+* :mod:`.tasks` — what is optimised: :class:`~.tasks.L1Task`, :class:`~.tasks.GANTask`;
+* :mod:`.engine` — the Trainer, its callbacks, checkpoints, and the model cache;
+* :mod:`.evaluate` — the FCN-score; :mod:`.cli` and :mod:`.train` — the command lines.
+
+This file imports nothing, so that ``import dipnb.pix2pix.nets`` loads only what it needs.
 """

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from dipnb.pix2pix.data import FACADES_PALETTE
+from dipnb.pix2pix.data.pairs import PairedImageDataset
+from dipnb.pix2pix.facades import FACADES_PALETTE, NUM_FACADES_CLASSES
 
-NUM_FACADES_CLASSES = len(FACADES_PALETTE)
+
 
 
 def _check_pair(pred: torch.Tensor, target: torch.Tensor, name: str) -> None:
@@ -163,11 +164,9 @@ def median_baseline(train_set: Any, val_set: Any) -> float:
     """Val L1 of always predicting the per-pixel median of the training targets (the "predict the typical
     label map" baseline: 0.455 photo→labels and 0.355 labels→photo on facades at 256²).
 
-    Both arguments are :class:`~dipnb.pix2pix.data.PairedImageDataset`; augmentation is ignored (the train
+    Both arguments are :class:`~dipnb.pix2pix.data.pairs.PairedImageDataset`; augmentation is ignored (the train
     targets are read un-augmented at the val set's size).
     """
-    from dipnb.pix2pix.data import PairedImageDataset
-
     plain = PairedImageDataset(train_set.root, train_set.split, train_set.direction, size=val_set.size,
                                augment=False, limit=len(train_set), in_memory=True)
     targets = torch.from_numpy(plain._b if plain.direction == "AtoB" else plain._a)  # N×H×W×3 uint8

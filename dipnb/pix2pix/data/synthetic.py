@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dipnb.pix2pix.data import FACADES_CLASSES, FACADES_PALETTE, list_images, replace_dir
+from dipnb._io import list_images, replace_dir
+from dipnb.pix2pix.facades import FACADES_CLASSES, FACADES_PALETTE
 
 GENERATOR_VERSION = 2
 MARKER = "SYNTHETIC.json"
@@ -345,7 +346,7 @@ def make_synthetic_facades(
         meta = {"params": params, "classes": list(FACADES_CLASSES),
                 "palette": FACADES_PALETTE.tolist(),
                 "about": "dipnb synthetic facades: procedural label maps (right) rendered into photo-like "
-                         "facades (left); regenerate with dipnb.pix2pix.synthetic.make_synthetic_facades"}
+                         "facades (left); regenerate with dipnb.pix2pix.data.synthetic.make_synthetic_facades"}
         (tmp / MARKER).write_text(json.dumps(meta, indent=1))
         try:
             replace_dir(tmp, out)

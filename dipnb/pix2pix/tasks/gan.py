@@ -23,18 +23,18 @@ linearly towards 0 over ``decay_epochs`` epochs (the paper: 100 + 100).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-from dipnb.pix2pix.gan_models import PatchGAN, init_weights
-from dipnb.pix2pix.train import Task, TrainConfig, build_generator, lr_factor, unwrap
+from dipnb.pix2pix.config import GAN_MODES, TrainConfig, lr_factor
+from dipnb.pix2pix.nets import PatchGAN, init_weights, unwrap
+from dipnb.pix2pix.runtime import Runtime
+from dipnb.pix2pix.tasks.base import Task, build_generator
 
-__all__ = ["GANLoss", "GANTask", "GAN_MODES", "discriminator_step", "generator_step", "linear_decay", "pix2pix_step"]
-
-GAN_MODES = ("vanilla", "lsgan")
+__all__ = ["GANLoss", "GANTask", "discriminator_step", "generator_step", "pix2pix_step"]
 
 
 class GANLoss(nn.Module):
@@ -55,17 +55,6 @@ class GANLoss(nn.Module):
         """D's mean verdict: the probability 'real' (σ of the logits) for vanilla, the raw output for LSGAN."""
         p = pred.detach().float()
         return float((torch.sigmoid(p) if self.mode == "vanilla" else p).mean())
-
-
-def linear_decay(epochs: int, decay_epochs: int):
-    """The paper's LR factor per epoch e (0-based): 1 for e < epochs, then 1 − (e + 1 − epochs)/(decay_epochs + 1)."""
-    if epochs < 0 or decay_epochs < 0:
-        raise ValueError(f"epochs and decay_epochs must be >= 0, got {epochs}, {decay_epochs}")
-
-    def factor(epoch: int) -> float:
-        return 1.0 - max(0, epoch + 1 - epochs) / float(decay_epochs + 1)
-
-    return factor
 
 
 def _backward(loss: torch.Tensor) -> None:
@@ -145,27 +134,26 @@ def pix2pix_step(
 
 
 class GANTask(Task):
-    """The pix2pix task for :class:`dipnb.pix2pix.train.Trainer` (``--model unet --gan``).
+    """The pix2pix task for the trainer (``--model unet --gan``).
 
     Builds G (the U-Net for ``config.size``/``ngf``, or the course FCN with ``--model fcn``) and
     D = :class:`PatchGAN` (``ndf``, ``d_layers``: 0/1/3/5 → 1/16/70/286-pixel patches), initialised with
     N(0, 0.02); Adam(lr, (β1, β2)) for each; the paper's schedule (constant for ``config.epochs`` epochs, then
-    linear decay to 0 over ``config.decay_epochs``). AMP (autocast + GradScaler) comes from :class:`Task`.
+    linear decay to 0 over ``config.decay_epochs``, :func:`~dipnb.pix2pix.config.lr_factor`).
 
     ``train_step`` returns ``G(GAN)``, ``G(L1)`` (the *unweighted* mean |ŷ − y| of the batch), ``G loss``
     (= G(GAN) + λ·G(L1)), ``D loss``, ``D(real)`` and ``D(fake)`` (D's mean probability of 'real' on each).
     """
 
-    def __init__(self, config: TrainConfig, device: torch.device | str = "cpu") -> None:
-        super().__init__(config, torch.device(device))
+    def __init__(self, config: TrainConfig, runtime: Runtime | str | torch.device | None = None) -> None:
+        super().__init__(config, runtime)
         self.lambda_l1 = float(config.lambda_l1)
         self.criterion = GANLoss(config.gan_mode)
         G = build_generator(config)
         if config.model != "unet":
             init_weights(G)
         D = init_weights(PatchGAN(6, ndf=config.ndf, n_layers=config.d_layers))
-        fmt = torch.channels_last if config.channels_last else torch.contiguous_format
-        self.models = {"G": G.to(self.device, memory_format=fmt), "D": D.to(self.device, memory_format=fmt)}
+        self.models = {"G": self.prepare(G), "D": self.prepare(D)}
         betas = (config.beta1, config.beta2)
         self.optimizers = {k: torch.optim.Adam(m.parameters(), lr=config.lr, betas=betas)
                            for k, m in self.models.items()}
@@ -186,30 +174,3 @@ class GANTask(Task):
             "D(real) / D(fake)": ["D(real)", "D(fake)"],
             "val L1": ["val L1"],
         }
-
-    def check_state(self, states: Mapping[str, Mapping[str, torch.Tensor]]) -> None:
-        """Check that checkpointed model states fit this task's G and D (clear error on a mismatch).
-
-        A resumed checkpoint must hold both a generator and a discriminator whose tensors have exactly the
-        shapes of this task's networks (same size, ngf, ndf and PatchGAN depth).
-        """
-        missing = [k for k in self.models if k not in states]
-        if missing:
-            raise ValueError(
-                f"the checkpoint has no {' or '.join(missing)} network (it holds {sorted(states)}): it was not "
-                "written by a GAN run (--gan). Start a new run in another --out folder, or resume without --gan."
-            )
-        for name, model in self.models.items():
-            own = unwrap(model).state_dict()
-            theirs = states[name]
-            extra, lacking = set(theirs) - set(own), set(own) - set(theirs)
-            wrong = [k for k in own if k in theirs and tuple(theirs[k].shape) != tuple(own[k].shape)]
-            if extra or lacking or wrong:
-                detail = (f"{len(lacking)} missing, {len(extra)} unexpected, {len(wrong)} with other shapes"
-                          + (f" (e.g. {wrong[0]}: {tuple(theirs[wrong[0]].shape)} vs {tuple(own[wrong[0]].shape)})"
-                             if wrong else ""))
-                raise ValueError(
-                    f"the checkpoint's {name} does not match this run's {type(unwrap(model)).__name__} "
-                    f"({detail}): it was trained with another size / ngf / ndf / d_layers. Resume with the "
-                    "original settings or start a new run in another --out folder."
-                )

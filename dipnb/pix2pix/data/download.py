@@ -2,44 +2,39 @@
 
 The steps, each of which either completes or leaves the previous state untouched:
 
-1. download the archive into a temporary ``*.part-*`` file next to its final place (progress bar), check the
-   byte count against ``Content-Length``, then rename it to ``downloads/facades.tar.gz`` (atomic on one disk);
+1. download the archive with `pooch <https://www.fatiando.org/pooch>`_ (the fetcher scikit-image uses: progress
+   bar, a temporary file renamed into ``downloads/facades.tar.gz`` only when complete);
 2. extract it into a temporary folder (refusing links, absolute paths and ``..``);
-3. verify the extracted files against the manifest (file counts per split, sizes and sha256);
-4. only then swap the folder into place (the previous folder is renamed away first and deleted last).
+3. verify the extracted files against the manifest (:mod:`dipnb.pix2pix.facades`: file counts per split,
+   sizes and sha256 per file) — pooch checks one hash per archive, the manifest checks every file;
+4. only then swap the folder into place (:func:`dipnb._io.replace_dir`: the previous folder is renamed away first
+   and deleted last).
 
-A corrupted or cut archive fails at step 2 or 3 and is deleted; the data already installed is not touched.
-
-The manifest (``facades_manifest.json``, shipped in the package) lists, per split, the expected number of
-files and, per file, its size and sha256. The sha256 of the 500 train/val files come from the copy this
-project was built with; **the 106 test files' hashes were not available**, so for ``test/`` only the count is
-checked (add ``"test/N.jpg": {"size": …, "sha256": …}`` entries to verify them too).
+A corrupted or cut archive fails at step 1, 2 or 3 and is deleted; the data already installed is not touched.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
-import json
+import logging
 import os
 import shutil
-import socket
 import tarfile
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import zlib
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from dipnb.pix2pix.data import list_images, replace_dir
+import pooch
 
-FACADES_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz"
-MANIFEST_FILE = "facades_manifest.json"
-CHUNK = 1 << 16
+from dipnb._io import list_images, replace_dir
+from dipnb.config import data_dir
+from dipnb.pix2pix.facades import FACADES_URL, load_manifest
+
+__all__ = ["DownloadError", "check_dataset", "check_facades", "download_facades", "download_file",
+           "install_dataset", "safe_extract", "sha256_file"]
 
 
 class DownloadError(RuntimeError):
@@ -49,18 +44,6 @@ class DownloadError(RuntimeError):
 # --------------------------------------------------------------------------------------------------
 # Manifest and verification
 # --------------------------------------------------------------------------------------------------
-def load_manifest(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The facades manifest shipped with dipnb (or the JSON file at ``path``)."""
-    if path is None:
-        text = resources.files("dipnb.pix2pix").joinpath(MANIFEST_FILE).read_text(encoding="utf-8")
-    else:
-        text = Path(path).read_text(encoding="utf-8")
-    manifest = json.loads(text)
-    if "splits" not in manifest or "files" not in manifest:
-        raise ValueError(f"manifest {path or MANIFEST_FILE} lacks 'splits' or 'files'")
-    return manifest
-
-
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex sha256 of a file's bytes."""
     h = hashlib.sha256()
@@ -132,62 +115,39 @@ def offline_help(url: str, archive: Path, dest: Path) -> str:
         f"       python -m dipnb.data download facades --archive /path/to/facades.tar.gz\n"
         f"     (or copy it to {archive} and run `make data` again);\n"
         f"  2. unpack it anywhere and set DIPNB_FACADES_DIR=/path/to/facades (the folder holding train/ val/ test/);\n"
-        "  3. do nothing: the notebooks then use the offline synthetic facades (dipnb.pix2pix.synthetic).\n"
+        "  3. do nothing: the notebooks then use the offline synthetic facades (dipnb.pix2pix.data.synthetic).\n"
         f"Nothing was written to {dest}."
     )
 
 
 def download_file(url: str, dest: str | os.PathLike, *, timeout: float = 60.0, progress: bool = True) -> Path:
-    """Download ``url`` to ``dest`` atomically: into a temporary file beside it, renamed only when complete.
+    """Download ``url`` to ``dest`` with pooch: into a temporary file beside it, renamed only when complete.
 
     Raises :class:`DownloadError` (network errors, HTTP errors, a transfer cut before ``Content-Length``
     bytes arrived); the temporary file is removed in every case.
     """
-    from tqdm.auto import tqdm
+    import requests  # pooch's own HTTP client (a dependency of pooch)
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # parts left by a killed download are never resumed; remove those older than an hour
-    for stale in dest.parent.glob(f".{dest.name}.part-*"):
+    for stale in [*dest.parent.glob(f".{dest.name}.part-*"), *dest.parent.glob("tmp*")]:
         with contextlib.suppress(OSError):
-            if time.time() - stale.stat().st_mtime > 3600:
+            if stale.is_file() and time.time() - stale.stat().st_mtime > 3600:
                 stale.unlink()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.part-", dir=dest.parent)
-    tmp = Path(tmp_name)
+    dest.unlink(missing_ok=True)  # pooch would return an existing file as it is
+    pooch.get_logger().setLevel(logging.WARNING)
+    downloader = pooch.HTTPDownloader(progressbar=progress, timeout=timeout, headers={"User-Agent": "dipnb"})
     try:
-        with os.fdopen(fd, "wb") as out:
-            req = urllib.request.Request(url, headers={"User-Agent": "dipnb"})
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                length = resp.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                got = 0
-                with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=dest.name,
-                          disable=not progress, leave=False) as bar:
-                    while True:
-                        block = resp.read(CHUNK)
-                        if not block:
-                            break
-                        out.write(block)
-                        got += len(block)
-                        bar.update(len(block))
-            if total is not None and got != total:
-                raise DownloadError(f"transfer of {url} was cut: got {got} of {total} bytes; run the command again")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-        return dest
-    except DownloadError:
-        raise
-    except http.client.IncompleteRead as exc:
-        raise DownloadError(f"transfer of {url} was cut after {len(exc.partial)} bytes; run the command again") from exc
-    except urllib.error.HTTPError as exc:
-        raise DownloadError(f"the server answered HTTP {exc.code} ({exc.reason}) for {url}") from exc
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DownloadError(f"network error while downloading {url}: {reason}") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        return Path(pooch.retrieve(url, known_hash=None, fname=dest.name, path=dest.parent, downloader=downloader))
+    except requests.exceptions.HTTPError as exc:
+        code = exc.response.status_code if exc.response is not None else "?"
+        reason = exc.response.reason if exc.response is not None else exc
+        raise DownloadError(f"the server answered HTTP {code} ({reason}) for {url}") from exc
+    except requests.exceptions.ChunkedEncodingError as exc:
+        raise DownloadError(f"transfer of {url} was cut ({exc}); run the command again") from exc
+    except (requests.exceptions.RequestException, OSError) as exc:
+        raise DownloadError(f"network error while downloading {url}: {exc}") from exc
 
 
 # --------------------------------------------------------------------------------------------------
@@ -307,7 +267,5 @@ def download_facades(
     progress: bool = True,
 ) -> Path:
     """Download (or take ``archive``), verify and install facades into ``dest`` (default ``data_dir()/facades``)."""
-    from dipnb.config import data_dir
-
     dest = Path(dest) if dest is not None else data_dir() / "facades"
     return install_dataset(dest, load_manifest(), url=url, archive=archive, force=force, progress=progress)

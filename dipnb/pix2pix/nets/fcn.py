@@ -1,4 +1,4 @@
-"""The course's fully convolutional network (FCN) for image-to-image translation, and parameter counting.
+"""The course's fully convolutional network (FCN) for image-to-image translation.
 
 The course network maps an image x ∈ [-1, 1]^{3×H×W} to an image ŷ = G(x) ∈ [-1, 1]^{3×H×W}:
 
@@ -13,7 +13,7 @@ The course network maps an image x ∈ [-1, 1]^{3×H×W} to an image ŷ = G(x) �
 
 Unlike a classification net there is no fully connected layer: the network accepts any H, W divisible by
 2⁵ = 32, and every output pixel is a function of a receptive field of the input (see
-:func:`encoder_receptive_field`). 16.7 M parameters (:func:`count_parameters`).
+:func:`dipnb.pix2pix.nets.util.receptive_field`: 94 pixels). 16.7 M parameters.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["FCN", "count_parameters", "encoder_receptive_field", "COURSE_CHANNELS"]
+__all__ = ["COURSE_CHANNELS", "FCN"]
 
 #: Filters of the five encoder layers of the course FCN.
 COURSE_CHANNELS: tuple[int, ...] = (64, 128, 256, 512, 512)
@@ -111,31 +111,3 @@ class FCN(nn.Module):
                 x = torch.cat([x, skips.pop()], dim=1)
             x = layer(x)
         return x
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameters of ``model``, counted once even when shared."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"count_parameters expects a torch.nn.Module, got {type(model).__name__}")
-    seen: dict[int, int] = {}
-    for p in model.parameters():
-        if p.requires_grad or not trainable_only:
-            seen[id(p)] = p.numel()
-    return sum(seen.values())
-
-
-def encoder_receptive_field(model: nn.Module) -> int:
-    """Receptive field (pixels, one side) of the encoder's deepest unit: r_k = r_{k-1} + (κ_k - 1)·Π_{j<k} s_j.
-
-    For the course FCN (κ = 4, s = 2 five times): 1 + 3·(1 + 2 + 4 + 8 + 16) = 94 pixels.
-    """
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    if not convs:
-        raise ValueError("the model has no Conv2d layers, so no receptive field to compute")
-    r, jump = 1, 1
-    for conv in convs:
-        k, s = conv.kernel_size[0], conv.stride[0]
-        r += (k - 1) * jump
-        jump *= s
-    return r
-from dipnb.pix2pix.gan_models import PatchGAN, UNetGenerator, init_weights  # noqa: E402,F401  (pix2pix nets, re-exported)

@@ -15,46 +15,20 @@ any number of workers and a distributed run all see exactly the same augmentatio
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageFile
+from PIL import Image
 
-#: Names of the 12 CMP facade classes, in the order of their label index (0 = background).
-FACADES_CLASSES: tuple[str, ...] = (
-    "background", "facade", "window", "door", "cornice", "sill",
-    "balcony", "blind", "deco", "molding", "pillar", "shop",
-)
+from dipnb._io import IMAGE_EXTENSIONS, list_images
+from dipnb.images import decode_rgb
 
-#: RGB colour of each class in the facades label maps (B halves), 12×3 uint8, row k ↔ ``FACADES_CLASSES[k]``.
-#: Measured on the pix2pix facades files: mean colour of the flat interior of each class region (the JPEG
-#: blurs colours only at class edges). It is a sampling of matplotlib's "jet" colour map.
-FACADES_PALETTE: np.ndarray = np.array(
-    [
-        [0, 0, 222],  # background (dark blue)
-        [0, 48, 255],  # facade (blue)
-        [0, 128, 255],  # window (light blue)
-        [0, 207, 255],  # door (cyan)
-        [32, 255, 224],  # cornice
-        [112, 255, 142],  # sill
-        [192, 255, 63],  # balcony (yellow-green)
-        [255, 240, 0],  # blind (yellow)
-        [255, 159, 0],  # deco (orange)
-        [255, 80, 0],  # molding (red-orange)
-        [255, 0, 0],  # pillar (red)
-        [174, 0, 0],  # shop (dark red)
-    ],
-    dtype=np.uint8,
-)
-FACADES_PALETTE.setflags(write=False)
+__all__ = ["DIRECTIONS", "PairFileError", "PairedImageDataset", "SPLITS", "load_size", "read_pair", "split_pair",
+           "to_model_tensor", "to_uint8_image"]
 
-#: File name endings read as images.
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 DIRECTIONS: tuple[str, ...] = ("AtoB", "BtoA")
 
@@ -67,46 +41,6 @@ def load_size(size: int) -> int:
     """Side L that images are resized to before the random crop: round(286·size/256) (pix2pix's 286 for 256)."""
     return int(round(size * 286 / 256))
 
-
-def natural_key(path: Path) -> tuple:
-    """Sort key that puts ``2.jpg`` before ``10.jpg``."""
-    return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name))
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder`` (hidden files skipped), in natural order."""
-    return sorted(
-        (p for p in Path(folder).iterdir()
-         if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS),
-        key=natural_key,
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# Splitting A|B images
-# --------------------------------------------------------------------------------------------------
-
-def replace_dir(new: Path, dest: Path) -> None:
-    """Move the finished folder ``new`` to ``dest`` atomically, replacing what was there.
-
-    The old ``dest`` is renamed aside first and deleted only once ``new`` is in place; if the final rename
-    fails, the old folder is put back and the error re-raised — an interruption never leaves half a dataset.
-    """
-    import shutil
-    import tempfile
-
-    old: Path | None = None
-    if dest.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}-old-", dir=dest.parent)) / dest.name
-        os.rename(dest, old)
-    try:
-        os.rename(new, dest)
-    except OSError:
-        if old is not None and not dest.exists():  # put the previous data back
-            os.rename(old, dest)
-        raise
-    if old is not None:
-        shutil.rmtree(old.parent, ignore_errors=True)
 
 def split_pair(img: Any, name: str = "image") -> tuple[Any, Any]:
     """Split a side-by-side image into (A, B) = (left half, right half).
@@ -141,24 +75,6 @@ def split_pair(img: Any, name: str = "image") -> tuple[Any, Any]:
 # --------------------------------------------------------------------------------------------------
 # Reading and checking files
 # --------------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _strict_decoding() -> Iterator[None]:
-    """Make PIL raise on truncated files even if some code set ``ImageFile.LOAD_TRUNCATED_IMAGES``."""
-    old = ImageFile.LOAD_TRUNCATED_IMAGES
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    try:
-        yield
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = old
-
-
-def read_rgb(path: Path) -> Image.Image:
-    """Decode ``path`` fully as an RGB PIL image; raises ``OSError``/``ValueError`` for broken files."""
-    with _strict_decoding(), Image.open(path) as im:
-        im.load()
-        return im.convert("RGB")
-
-
 class PairFileError(ValueError):
     """A file that cannot be used as an A|B pair."""
 
@@ -166,26 +82,18 @@ class PairFileError(ValueError):
 def read_pair(path: Path, side: int) -> tuple[np.ndarray, np.ndarray]:
     """Decode an A|B file and resize both halves to side×side (bicubic): two uint8 arrays side×side×3.
 
-    A JPEG at least twice as high as needed is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (PIL's
-    ``draft``, 2–4× faster). Raises :class:`PairFileError` saying what is wrong with the file.
+    Decoding is :func:`dipnb.images.decode_rgb` (16-bit, palette, grey and alpha files scaled the same way as
+    everywhere in dipnb); a JPEG at least twice as high as needed is decoded at 1/2, 1/4 or 1/8 scale in the
+    DCT domain. Raises :class:`PairFileError` saying what is wrong with the file.
     """
     try:
-        with _strict_decoding(), Image.open(path) as im:
-            w, h = im.size
-            if w != 2 * h:
-                raise PairFileError(f"width {w} is not twice the height {h} (expected an A|B pair)")
-            if im.format == "JPEG" and h >= 2 * side:
-                im.draft("RGB", (2 * side, side))
-            im.load()
-            img = im.convert("RGB")
-    except PairFileError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - anything PIL raises means "not a readable image"
-        msg = str(exc) or type(exc).__name__
-        if "truncated" in msg.lower():
-            raise PairFileError(f"truncated or corrupt image ({msg})") from exc
-        raise PairFileError(f"not a readable image ({type(exc).__name__}: {msg})") from exc
-    w, h = img.size  # after draft, w may differ from 2h by a pixel for odd sizes
+        arr = decode_rgb(path, name=Path(path).name, draft=(2 * side, side))
+    except ValueError as exc:
+        raise PairFileError(str(exc).removeprefix(f"{Path(path).name}: ")) from exc
+    h, w = arr.shape[:2]
+    if abs(w - 2 * h) > 1 or w < 2:  # after a JPEG draft, w may differ from 2h by a pixel for odd sizes
+        raise PairFileError(f"width {w} is not twice the height {h} (expected an A|B pair)")
+    img = Image.fromarray(arr)
     a, b = img.crop((0, 0, h, h)), img.crop((w - h, 0, w, h))
     return _pil_resize(a, side), _pil_resize(b, side)
 
@@ -196,10 +104,18 @@ def _pil_resize(img: Image.Image, side: int) -> np.ndarray:
     return np.array(img, dtype=np.uint8)  # a writable copy
 
 
-def _to_model_tensor(arr: np.ndarray) -> torch.Tensor:
-    """uint8 H×W×3 → float32 3×H×W in [-1, 1]."""
+def to_model_tensor(arr: np.ndarray) -> torch.Tensor:
+    """uint8 H×W×3 → float32 3×H×W in [-1, 1]: x = u/127.5 − 1 (the model world's scaling)."""
     t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float()
     return t.div_(127.5).sub_(1.0)
+
+
+def to_uint8_image(t: torch.Tensor) -> np.ndarray:
+    """Inverse of :func:`to_model_tensor`: a 3×H×W tensor in [-1, 1] → H×W×3 uint8, u = round((x + 1)·127.5)."""
+    if t.ndim != 3:
+        raise ValueError(f"expected a 3×H×W tensor, got shape {tuple(t.shape)}")
+    arr = ((t.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return arr.permute(1, 2, 0).numpy()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -208,7 +124,7 @@ def _to_model_tensor(arr: np.ndarray) -> torch.Tensor:
 def _check_split_folder(root: Path, split: str) -> Path:
     if not root.exists():
         raise FileNotFoundError(
-            f"dataset folder {root} does not exist. Use dipnb.pix2pix.data.resolve_dataset('facades') for the "
+            f"dataset folder {root} does not exist. Use dipnb.pix2pix.data.registry.resolve_dataset('facades') for the "
             "default data, run `make data` to download facades, or pass a folder holding train/ val/ test/."
         )
     if not root.is_dir():
@@ -343,95 +259,9 @@ class PairedImageDataset(torch.utils.data.Dataset):
             a, b = a[sl], b[sl]
             if flip:
                 a, b = a[:, ::-1], b[:, ::-1]
-        x, y = _to_model_tensor(a), _to_model_tensor(b)
+        x, y = to_model_tensor(a), to_model_tensor(b)
         return (x, y) if self.direction == "AtoB" else (y, x)
 
     def __repr__(self) -> str:
         return (f"PairedImageDataset({str(self.root)!r}, split={self.split!r}, direction={self.direction!r}, "
                 f"size={self.size}, n={len(self)}, augment={self.augment}, in_memory={self.in_memory})")
-
-
-def to_uint8_image(t: torch.Tensor) -> np.ndarray:
-    """Inverse of the dataset's scaling: a 3×H×W tensor in [-1, 1] → H×W×3 uint8 (clipped)."""
-    if t.ndim != 3:
-        raise ValueError(f"expected a 3×H×W tensor, got shape {tuple(t.shape)}")
-    arr = ((t.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return arr.permute(1, 2, 0).numpy()
-
-
-# --------------------------------------------------------------------------------------------------
-# Where the data is
-# --------------------------------------------------------------------------------------------------
-def _has_splits(path: Path) -> bool:
-    return any((path / s).is_dir() for s in SPLITS)
-
-
-def resolve_dataset(name_or_path: str | os.PathLike = "facades", *, verbose: bool = True) -> Path:
-    """The folder of a pix2pix dataset (holding ``train/``, ``val/``, ``test/``).
-
-    * a folder path is used as is (it must hold split folders);
-    * ``"facades"``: ``$DIPNB_FACADES_DIR`` when set, else ``dipnb.data_dir()/"facades"`` when present and
-      verified against the manifest, else the offline synthetic facades (generated once into
-      ``dipnb.data_dir()/"synthetic_facades"``) with a notice saying how to get the real data;
-    * ``"synthetic_facades"``: the synthetic set.
-    """
-    from dipnb.config import data_dir
-
-    name = os.fspath(name_or_path)
-    if name == "facades":
-        env = os.environ.get("DIPNB_FACADES_DIR", "").strip()
-        if env:
-            path = Path(env).expanduser()
-            if not (path / "train").is_dir():
-                raise FileNotFoundError(
-                    f"DIPNB_FACADES_DIR={env} has no train/ folder; point it at the folder that holds facades' "
-                    "train/ val/ test/, or unset it to use data/facades (`make data`) or the synthetic set."
-                )
-            if verbose:
-                print(f"facades: using DIPNB_FACADES_DIR={path}")
-            return path
-        from dipnb.pix2pix.download import check_facades
-
-        path = data_dir() / "facades"
-        if path.is_dir():
-            problems = check_facades(path, hashes=False)
-            if not problems:
-                if verbose:
-                    print(f"facades: using the real CMP facades in {path}")
-                return path
-            if verbose:
-                print(f"facades: {path} is incomplete or damaged ({problems[0]}…); re-run `make data`.")
-        return _synthetic(verbose=verbose, reason="the real facades dataset is not in " + str(path))
-    if name in ("synthetic_facades", "synthetic"):
-        return _synthetic(verbose=verbose, reason=None)
-    path = Path(name).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(
-            f"dataset {name!r} is neither a known name ('facades', 'synthetic_facades') nor an existing folder."
-        )
-    if not path.is_dir() or not _has_splits(path):
-        raise FileNotFoundError(
-            f"{path} is not a pix2pix dataset folder: it needs split sub-folders train/, val/ and/or test/ of "
-            "A|B side-by-side images."
-        )
-    return path
-
-
-def _synthetic(verbose: bool, reason: str | None) -> Path:
-    from dipnb.config import data_dir
-    from dipnb.pix2pix.synthetic import make_synthetic_facades
-
-    out = data_dir() / "synthetic_facades"
-    if verbose and reason:
-        print(
-            f"NOTICE: {reason}; using the offline SYNTHETIC facades in {out} (procedural label maps rendered "
-            "into photo-like facades). For the real CMP facades run `make data` "
-            "(= python -m dipnb.data download facades) or set DIPNB_FACADES_DIR."
-        )
-    return make_synthetic_facades(out, verbose=verbose)
-
-
-def dataset_summary(root: str | os.PathLike, splits: Sequence[str] = SPLITS) -> dict[str, int]:
-    """Number of image files in each split folder that exists."""
-    root = Path(root)
-    return {s: len(list_images(root / s)) for s in splits if (root / s).is_dir()}

@@ -1,4 +1,4 @@
-"""pix2pix networks: the U-Net generator G, the PatchGAN discriminator D and the paper's initialisation.
+"""The pix2pix generator G: a U-Net whose depth follows the image size.
 
 Faithful to the reference implementation (junyanz/pytorch-CycleGAN-and-pix2pix, ``networks.py``):
 
@@ -9,10 +9,7 @@ Faithful to the reference implementation (junyanz/pytorch-CycleGAN-and-pix2pix, 
   ``num_downs`` follows the input size: a size-``s`` image is reduced to 1×1 by ``log2(s)`` layers, so
   ``size`` must be a power of two ≥ 32 (32, 64, 128, 256, 512, …). Dropout(0.5) in the ``num_downs - 5``
   innermost 8·ngf decoder layers is the paper's only source of noise z.
-* :class:`PatchGAN` — D(x, y) maps the 6-channel pair (input, output) to a grid of logits, each judging one
-  N×N patch. ``n_layers`` sets N (the receptive field): 0 → 1×1 (*PixelGAN*), 1 → 16×16, 3 → 70×70
-  (the default), 5 → 286×286, as in the paper's ablation (Table 2).
-* :func:`init_weights` — conv weights ~ N(0, 0.02), biases 0, BatchNorm γ ~ N(1, 0.02), β = 0.
+(The discriminator is in :mod:`dipnb.pix2pix.nets.patchgan`, the initialisation in :mod:`dipnb.pix2pix.nets.util`.)
 
 The reference applies LeakyReLU *in place* to the tensor it then concatenates, so its skip connections carry
 LeakyReLU(features); this module computes the same function explicitly (no in-place trick needed).
@@ -20,25 +17,12 @@ LeakyReLU(features); this module computes the same function explicitly (no in-pl
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 
 import torch
 from torch import nn
 
-__all__ = [
-    "PatchGAN",
-    "UNetGenerator",
-    "generator_mode",
-    "init_weights",
-    "patchgan_layers_for",
-    "receptive_field",
-    "unet_num_downs",
-]
-
-#: Receptive field (pixels) → ``n_layers`` of :class:`PatchGAN`, the four discriminators of the paper's ablation.
-PATCH_SIZES: dict[int, int] = {1: 0, 16: 1, 70: 3, 286: 5}
+__all__ = ["UNetGenerator", "unet_num_downs"]
 
 
 def unet_num_downs(size: int) -> int:
@@ -164,136 +148,10 @@ class UNetGenerator(nn.Module):
             ok = ", ".join(str(m * k) for k in (1, 2, 3, 4))
             raise ValueError(
                 f"this U-Net has {self.num_downs} stride-2 levels, so H and W must be multiples of {m} "
-                f"(e.g. {ok}); got {h}×{w}. Resize the input (dipnb.pix2pix.translate.translate does this) or "
+                f"(e.g. {ok}); got {h}×{w}. Resize the input (dipnb.pix2pix.inference.translate does this) or "
                 f"build the generator with UNetGenerator(size=...) for your size."
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         return self.model(x)
-
-
-class PatchGAN(nn.Module):
-    """The pix2pix discriminator D: a grid of logits, one per N×N patch of the (input, output) pair.
-
-    ``n_layers`` = 0 gives the 1×1 *PixelGAN* (1×1 convs), 1 → 16×16, 3 → 70×70 (default), 5 → 286×286
-    patches; see :func:`receptive_field`. ``in_ch`` is the channels of the concatenated pair (3 + 3 = 6).
-    """
-
-    def __init__(self, in_ch: int = 6, ndf: int = 64, n_layers: int = 3) -> None:
-        super().__init__()
-        if n_layers < 0:
-            raise ValueError(f"n_layers must be >= 0 (0 = PixelGAN), got {n_layers}")
-        self.in_ch, self.ndf, self.n_layers = in_ch, ndf, n_layers
-        lrelu = lambda: nn.LeakyReLU(0.2, inplace=True)  # noqa: E731
-        if n_layers == 0:  # PixelGAN: every pixel judged on its own
-            layers: list[nn.Module] = [
-                nn.Conv2d(in_ch, ndf, 1), lrelu(),
-                nn.Conv2d(ndf, ndf * 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), lrelu(),
-                nn.Conv2d(ndf * 2, 1, 1, bias=False),
-            ]
-        else:
-            layers = [nn.Conv2d(in_ch, ndf, 4, 2, 1), lrelu()]
-            mult = 1
-            for n in range(1, n_layers):
-                prev, mult = mult, min(2**n, 8)
-                layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * mult), lrelu()]
-            prev, mult = mult, min(2**n_layers, 8)
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 1, bias=False), nn.BatchNorm2d(ndf * mult), lrelu()]
-            layers += [nn.Conv2d(ndf * mult, 1, 4, 1, 1)]
-        self.model = nn.Sequential(*layers)
-
-    @classmethod
-    def from_patch_size(cls, patch: int, in_ch: int = 6, ndf: int = 64) -> "PatchGAN":
-        """The paper's discriminators by patch size: 1 (PixelGAN), 16, 70 or 286."""
-        if patch not in PATCH_SIZES:
-            raise ValueError(f"patch size {patch} is not one of the paper's {sorted(PATCH_SIZES)}")
-        return cls(in_ch=in_ch, ndf=ndf, n_layers=PATCH_SIZES[patch])
-
-    @property
-    def receptive_field(self) -> int:
-        """Side N of the square input patch that one output logit sees (computed from the layers)."""
-        return receptive_field(self.model)
-
-    def min_input_size(self) -> int:
-        """Smallest square input giving a non-empty output grid."""
-        s = 1
-        while True:
-            if _out_size(self.model, s) >= 1:
-                return s
-            s += 1
-
-    def forward(self, xy: torch.Tensor) -> torch.Tensor:
-        if xy.ndim != 4 or xy.shape[1] != self.in_ch:
-            raise ValueError(
-                f"PatchGAN expects N×{self.in_ch}×H×W (input and output images concatenated on channels), "
-                f"got shape {tuple(xy.shape)}"
-            )
-        if self.n_layers and _out_size(self.model, min(xy.shape[-2:])) < 1:
-            raise ValueError(
-                f"a {xy.shape[-2]}×{xy.shape[-1]} input is too small for a PatchGAN with n_layers={self.n_layers} "
-                f"(needs >= {self.min_input_size()} pixels); use fewer layers or larger images."
-            )
-        return self.model(xy)
-
-
-def _convs(model: nn.Module) -> list[nn.Conv2d]:
-    return [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-
-
-def _out_size(model: nn.Module, size: int) -> int:
-    for c in _convs(model):
-        size = (size + 2 * c.padding[0] - c.kernel_size[0]) // c.stride[0] + 1
-    return size
-
-
-def receptive_field(model: nn.Module) -> int:
-    """Receptive field of a plain stack of convolutions: r ← r + (k − 1)·j, j ← j·s over the layers."""
-    r, j = 1, 1
-    for c in _convs(model):
-        r += (c.kernel_size[0] - 1) * j
-        j *= c.stride[0]
-    return r
-
-
-def patchgan_layers_for(patch: int) -> int:
-    """``n_layers`` of the paper's PatchGAN with an N×N receptive field (N ∈ {1, 16, 70, 286})."""
-    if patch not in PATCH_SIZES:
-        raise ValueError(f"patch size {patch} is not one of the paper's {sorted(PATCH_SIZES)}")
-    return PATCH_SIZES[patch]
-
-
-@torch.no_grad()
-def init_weights(model: nn.Module, gain: float = 0.02) -> nn.Module:
-    """The paper's initialisation: conv/linear weights ~ N(0, gain), biases 0; BatchNorm γ ~ N(1, gain), β = 0."""
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, gain)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, gain)
-            nn.init.zeros_(m.bias)
-    return model
-
-
-@contextlib.contextmanager
-def generator_mode(model: nn.Module, train_mode: bool = False) -> Iterator[nn.Module]:
-    """Run ``model`` for inference inside the block, leaving it exactly as it was afterwards.
-
-    ``train_mode=False``: eval mode (running BatchNorm statistics, no dropout) — deterministic.
-    ``train_mode=True``: as the pix2pix paper and the reference ``test.py`` test — dropout on, BatchNorm on the
-    batch's own statistics (feed one image per call for per-image statistics); the running statistics this
-    updates are restored on exit, so translating images never changes the model.
-    """
-    was = model.training
-    saved = {k: v.clone() for k, v in model.named_buffers()} if train_mode else {}
-    model.train(train_mode)
-    try:
-        yield model
-    finally:
-        model.train(was)
-        if saved:
-            with torch.no_grad():
-                for k, v in model.named_buffers():
-                    v.copy_(saved[k])

@@ -1,0 +1,24 @@
+"""The training engine: the loop (:mod:`.trainer`), what it reports (:mod:`.callbacks`), what it saves (:mod:`.checkpoint`)."""
+
+from dipnb.pix2pix.engine.callbacks import (
+    Callback,
+    Checkpoint,
+    HistoryCSV,
+    LiveLossPlot,
+    Progress,
+    Samples,
+    default_callbacks,
+)
+from dipnb.pix2pix.engine.checkpoint import (
+    CHECKPOINT_NAME,
+    HISTORY_NAME,
+    CheckpointError,
+    checkpoint_config,
+    load_checkpoint,
+    read_history,
+)
+from dipnb.pix2pix.engine.trainer import NonFiniteLossError, Trainer, train
+
+__all__ = ["CHECKPOINT_NAME", "HISTORY_NAME", "Callback", "Checkpoint", "CheckpointError", "HistoryCSV",
+           "LiveLossPlot", "NonFiniteLossError", "Progress", "Samples", "Trainer", "checkpoint_config",
+           "default_callbacks", "load_checkpoint", "read_history", "train"]
