@@ -2,6 +2,8 @@
 
 import sys
 
+from dipnb.assignment import build, grade
+
 USAGE = "usage: python -m dipnb.assignment {build,grade} [options]   (-h after the command for help)"
 
 
@@ -9,11 +11,7 @@ def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in ("build", "grade"):
         sys.exit(USAGE)
     command, rest = sys.argv[1], sys.argv[2:]
-    if command == "build":
-        from dipnb.assignment.build import main as run
-    else:
-        from dipnb.assignment.grade import main as run
-    run(rest)
+    (build.main if command == "build" else grade.main)(rest)
 
 
 if __name__ == "__main__":
