@@ -1,4 +1,4 @@
-"""Images/s of course-FCN training: dipnb's Trainer vs a faithful re-creation of the course's training loop.
+"""Images/s of FCN training (the student solution's network, the course template's loop): dipnb's Trainer vs a faithful re-creation of the course's training loop.
 
     .venv/bin/python benchmarks/train_throughput.py [--size 256 --batch 8 --steps 4 --warmup 1 --threads N]
 

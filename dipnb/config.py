@@ -56,7 +56,7 @@ class PoissonSettings:
 
 @dataclass(frozen=True)
 class FCNSettings:
-    """Training settings of the course FCN (notebooks 05–06, ``python -m dipnb.pix2pix.train``)."""
+    """Training settings of the FCN (one student's solution of the course's blank; notebooks 05–06, ``python -m dipnb.pix2pix.train``)."""
 
     image_size: int = 128  #: training resolution (square)
     batch_size: int = 8
@@ -85,7 +85,7 @@ class Pix2PixSettings:
     ngf: int = 64  #: U-Net width (the paper: 64)
     ndf: int = 64  #: PatchGAN width (the paper: 64)
     d_layers: int = 3  #: PatchGAN depth: 0/1/3/5 → 1/16/70/286-pixel patches (the paper: 3 → 70×70)
-    seg_epochs: int = 15  #: epochs of the FCN-score segmenter (the course FCN, photo → labels), trained once
+    seg_epochs: int = 15  #: epochs of the FCN-score segmenter (the FCN of notebooks 05–06, photo → labels), trained once
     seg_batch_size: int = 8
     seg_max_steps: int | None = None  #: cap on the segmenter's steps per epoch
 
@@ -133,7 +133,8 @@ PROFILES: dict[str, Profile] = {
         threads=None,
         poisson=PoissonSettings(image_size=512, adam_size=300, adam_steps=10000, adam_preview_every=250,
                                 fixed_adam_steps=300, study_sizes=(100, 300, 800)),
-        # The course's settings: 256², batch 256, Adam 1e-3, 200 epochs.
+        # One student's solution's FCN schedule: 256², batch 256, Adam 1e-3, 200 epochs (the course template's
+        # train.py: batch 100, StepLR(200, 0.2), 2,000 epochs).
         fcn=FCNSettings(image_size=256, batch_size=256, epochs=200, sample_every=20, num_workers=4),
         # The pix2pix paper's settings: 256², batch 1, 100 + 100 epochs, λ_L1 = 100.
         pix2pix=Pix2PixSettings(image_size=256, batch_size=1, epochs=100, decay_epochs=100),

@@ -1,4 +1,4 @@
-"""The course FCN: architecture, parameter count, shapes and bad input."""
+"""The FCN (one student's solution of the course's blank): architecture, parameter count, shapes and bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import nn
 from dipnb.pix2pix.nets import COURSE_CHANNELS, FCN, count_parameters, receptive_field
 
 
-def test_parameter_count_is_the_courses_16_7_million():
+def test_parameter_count_is_the_student_solutions_16_7_million():
     model = FCN()
     # Encoder: Σ (16·c_in·c_out + c_out) + 2·c_out (BatchNorm); decoder likewise with the skip-widened inputs.
     enc = [(3, 64), (64, 128), (128, 256), (256, 512), (512, 512)]
@@ -20,7 +20,7 @@ def test_parameter_count_is_the_courses_16_7_million():
     assert round(count_parameters(model) / 1e6, 1) == 16.7
 
 
-def test_layers_follow_the_course_design():
+def test_layers_follow_the_student_solutions_design():
     model = FCN()
     convs = [m for m in model.encoder.modules() if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == list(COURSE_CHANNELS)

@@ -1,10 +1,10 @@
-"""Image-to-image translation (pix2pix format): the course FCN and pix2pix, in layers that import only downwards.
+"""Image-to-image translation (pix2pix format): the FCN (one student's solution of the course's blank) and pix2pix, in layers that import only downwards.
 
 From the bottom up (each package imports only from those listed before it):
 
 * :mod:`.facades` — the facades classes, palette and manifest;
 * :mod:`.data` — paired A|B datasets (:mod:`.data.pairs`), the synthetic facades, the downloader, the registry;
-* :mod:`.nets` — the course FCN, pix2pix's U-Net and PatchGAN, init / receptive field / parameter count;
+* :mod:`.nets` — the FCN, pix2pix's U-Net and PatchGAN, init / receptive field / parameter count;
 * :mod:`.metrics` — L1, PSNR, SSIM, nearest-palette classes, pixel accuracy, mean IoU;
 * :mod:`.config` (the frozen TrainConfig) and :mod:`.runtime` (device, AMP, DDP);
 * :mod:`.inference` — :func:`~.inference.generate` and :func:`~.inference.translate`;

@@ -88,13 +88,13 @@ def _f(default: Any, help: str, **spec: Any) -> Any:
 class TrainConfig:
     """Everything that defines a training run; saved in every checkpoint. Frozen: derive with ``dataclasses.replace``.
 
-    ``lr=None`` means 1e-3 (course FCN, L1) or 2e-4 (pix2pix GAN).
+    ``lr=None`` means 1e-3 (the FCN with L1, as the course template's train.py) or 2e-4 (pix2pix GAN).
     """
 
     data: str = _f("facades", "dataset folder with train/ and val/ (pix2pix format), or 'facades'", kind=str)
     direction: str = _f("AtoB", "AtoB: left half → right half (facades photo→labels); BtoA: the reverse",
                         kind=str, choices=DIRECTIONS)
-    model: str = _f("fcn", "fcn (the course net) or unet (pix2pix's generator)", kind=str, choices=MODELS)
+    model: str = _f("fcn", "fcn (the FCN of notebooks 05–06) or unet (pix2pix's generator)", kind=str, choices=MODELS)
     size: int = _f(256, "square training size", lo=8)
     epochs: int = _f(10, "epochs at the full learning rate", lo=0)
     decay_epochs: int = _f(0, "further epochs with the lr decaying linearly to 0 (pix2pix: 100)", lo=0)

@@ -9,7 +9,7 @@ classes —
     FCN-score(G) = pixel accuracy and mean IoU of classes(S(G(x))) vs classes(x), over the val set,
 
 next to the same numbers for the real photos y (S(y) vs x: the upper bound S can reach). Here S is the
-course FCN trained photo → labels (``AtoB``) with :mod:`dipnb.pix2pix.engine`, saved once per (dataset, size)
+FCN of notebooks 05–06 trained photo → labels (``AtoB``) with :mod:`dipnb.pix2pix.engine`, saved once per (dataset, size)
 under ``dipnb.data_dir()/models/`` (:func:`train_segmenter`, or ``python -m dipnb.pix2pix.evaluate
 train-segmenter --data facades --size 64``). Classes come from the nearest palette colour
 (:func:`dipnb.pix2pix.metrics.labels_to_classes`).
@@ -74,7 +74,7 @@ def segmenter_path(data: str | os.PathLike = "facades", size: int = 256) -> Path
 
 
 def _how_to_train(data: Any, size: int) -> str:
-    return (f"train it once (photo → labels, the course FCN) with\n"
+    return (f"train it once (photo → labels, the FCN of notebooks 05–06) with\n"
             f"    python -m dipnb.pix2pix.evaluate train-segmenter --data {data} --size {size} --epochs 15\n"
             f"or, in Python, dipnb.pix2pix.scoring.train_segmenter(data={str(data)!r}, size={size}); an existing "
             f"photo → labels FCN run can be used instead: python -m dipnb.pix2pix.evaluate segmenter-from-run RUN_DIR.")
@@ -95,7 +95,7 @@ def train_segmenter(
     verbose: bool = True,
     path: str | os.PathLike | None = None,
 ) -> Path:
-    """Train the FCN-score segmenter S (the course FCN, photo → labels with L1) and save it atomically.
+    """Train the FCN-score segmenter S (the FCN of notebooks 05–06, photo → labels with L1) and save it atomically.
 
     Training uses :class:`dipnb.pix2pix.engine.Trainer` (run folder ``data_dir()/models/runs/…``); the file
     written at :func:`segmenter_path` holds S's weights, its size, the dataset and S's own val pixel accuracy on
@@ -121,7 +121,7 @@ def segmenter_from_run(run: str | os.PathLike, path: str | os.PathLike | None = 
     """
     G, cfg = load_generator(run)
     if cfg.model != "fcn" or cfg.direction != "AtoB":
-        raise ValueError(f"{run} trained {cfg.model} {cfg.direction}; the FCN-score segmenter must be the course FCN "
+        raise ValueError(f"{run} trained {cfg.model} {cfg.direction}; the FCN-score segmenter must be the FCN "
                          "trained photo → labels (--model fcn --direction AtoB)")
     root = Path(cfg.data)
     path = Path(path) if path is not None else segmenter_path(root, cfg.size)

@@ -1,7 +1,7 @@
 """``python -m dipnb.pix2pix.train``: the trainer from the command line, flags generated from :class:`TrainConfig`.
 
     python -m dipnb.pix2pix.train --data DIR|facades --direction AtoB|BtoA --model fcn --size N --epochs E \\
-        --batch-size B [--max-steps S] --out DIR [--resume]            # the course FCN with L1
+        --batch-size B [--max-steps S] --out DIR [--resume]            # the FCN with L1
     python -m dipnb.pix2pix.train ... --model unet --gan [--lambda-l1 100 --gan-mode vanilla|lsgan --decay-epochs D]
     torchrun --nproc_per_node=N -m dipnb.pix2pix.train ...              # the same, data-parallel (DDP)
 
@@ -31,7 +31,7 @@ __all__ = ["build_parser", "config_from_args", "main"]
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m dipnb.pix2pix.train",
-        description="Train the course FCN (L1) or pix2pix (U-Net + PatchGAN, --gan) on a paired dataset. Writes "
+        description="Train the FCN of notebooks 05–06 (L1) or pix2pix (U-Net + PatchGAN, --gan) on a paired dataset. Writes "
         "OUT/history.csv, OUT/checkpoint.pt and OUT/samples/. Runs under torchrun --nproc_per_node=N for DDP.",
     )
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}

@@ -2,7 +2,7 @@
 
 A split folder (``train/``, ``val/``, ``test/``) holds images of width 2H and height H. ``direction="AtoB"``
 makes A the network's *input* x and B its *target* y; ``"BtoA"`` swaps them. For facades, A is the photo and
-B the colour-coded label map, so ``AtoB`` = photo → labels (the course FCN) and ``BtoA`` = labels → photo
+B the colour-coded label map, so ``AtoB`` = photo → labels (the task of the course's train.py) and ``BtoA`` = labels → photo
 (pix2pix).
 
 In the model world images are float tensors C×H×W in [-1, 1]: x = u/127.5 − 1 for 8-bit values u.

@@ -1,4 +1,4 @@
-"""The networks: the course FCN, pix2pix's U-Net generator and PatchGAN discriminator, and their helpers."""
+"""The networks: the FCN (one student's solution of the course's blank), pix2pix's U-Net generator and PatchGAN discriminator, and their helpers."""
 
 from dipnb.pix2pix.nets.fcn import COURSE_CHANNELS, FCN
 from dipnb.pix2pix.nets.patchgan import PATCH_SIZES, PatchGAN

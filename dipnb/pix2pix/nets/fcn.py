@@ -1,6 +1,7 @@
-"""The course's fully convolutional network (FCN) for image-to-image translation.
+"""A fully convolutional network (FCN) for image-to-image translation: one student's solution of the course's
+`FullyConvNetwork` blank (the template gives only conv1 = Conv2d(3, 8, 4, 2, 1) + BatchNorm2d(8) + ReLU).
 
-The course network maps an image x ∈ [-1, 1]^{3×H×W} to an image ŷ = G(x) ∈ [-1, 1]^{3×H×W}:
+The network maps an image x ∈ [-1, 1]^{3×H×W} to an image ŷ = G(x) ∈ [-1, 1]^{3×H×W}:
 
 * **Encoder** — five Conv(4×4, stride 2, pad 1) layers with 64-128-256-512-512 filters, each followed by
   BatchNorm and LeakyReLU(0.2). Every layer halves the side: H → H/2 → … → H/32.
@@ -25,7 +26,7 @@ from torch import nn
 
 __all__ = ["COURSE_CHANNELS", "FCN"]
 
-#: Filters of the five encoder layers of the course FCN.
+#: Filters of the five encoder layers of the student's FCN (the name is kept for the tests and notebooks).
 COURSE_CHANNELS: tuple[int, ...] = (64, 128, 256, 512, 512)
 
 
@@ -49,14 +50,14 @@ def _up(c_in: int, c_out: int, last: bool = False) -> nn.Sequential:
 
 
 class FCN(nn.Module):
-    """The course FCN: conv encoder 64-128-256-512-512, transposed-conv decoder 512-256-128-64-3 with skips.
+    """The student solution's FCN: conv encoder 64-128-256-512-512, transposed-conv decoder 512-256-128-64-3 with skips.
 
     Parameters
     ----------
     in_channels, out_channels: channels of x and of ŷ (3 and 3 for RGB → RGB).
-    channels: encoder widths (the decoder mirrors them); the course uses :data:`COURSE_CHANNELS`.
+    channels: encoder widths (the decoder mirrors them); the default is the student solution's :data:`COURSE_CHANNELS`.
 
-    ``forward(x)`` takes a batch N×C×H×W with H and W divisible by 2**len(channels) (32 for the course net)
+    ``forward(x)`` takes a batch N×C×H×W with H and W divisible by 2**len(channels) (32 for the default widths)
     and returns N×out_channels×H×W in (-1, 1).
     """
 
@@ -75,7 +76,7 @@ class FCN(nn.Module):
         widths = (in_channels, *channels)
         self.encoder = nn.ModuleList(_down(widths[k], widths[k + 1]) for k in range(len(channels)))
         # Decoder: d_L takes e_L; d_k (k < L) takes [up-path features, e_k] concatenated.
-        dec_out = (*reversed(channels[:-1]), out_channels)  # 512-256-128-64-3 for the course net
+        dec_out = (*reversed(channels[:-1]), out_channels)  # 512-256-128-64-3 for the default widths
         self.decoder = nn.ModuleList()
         c_in = channels[-1]
         for k, c_out in enumerate(dec_out):

@@ -1,7 +1,7 @@
 """Helpers shared by the networks: the paper's initialisation, receptive fields, parameter counts, inference mode.
 
 * :func:`init_weights` — conv weights ~ N(0, 0.02), biases 0, BatchNorm γ ~ N(1, 0.02), β = 0 (pix2pix);
-* :func:`receptive_field` — r ← r + (κ − 1)·j, j ← j·s over the Conv2d layers in order (94 px for the course
+* :func:`receptive_field` — r ← r + (κ − 1)·j, j ← j·s over the Conv2d layers in order (94 px for the notebooks'
   FCN's encoder, 70 px for the default PatchGAN);
 * :func:`count_parameters` — trainable parameters, each counted once;
 * :func:`generator_mode` — run a network for inference (eval, or the paper's train mode) and leave it as it was;
@@ -43,7 +43,7 @@ def receptive_field(model: nn.Module) -> int:
     """Receptive field (pixels, one side) of the last Conv2d of ``model``'s stack: r_k = r_{k-1} + (κ_k − 1)·Π_{j<k} s_j.
 
     Only ``Conv2d`` layers count (a decoder's transposed convolutions do not widen what the encoder saw):
-    for the course FCN (κ = 4, s = 2 five times) 1 + 3·(1 + 2 + 4 + 8 + 16) = 94 pixels; for the default
+    for the FCN of notebooks 05–06 (κ = 4, s = 2 five times) 1 + 3·(1 + 2 + 4 + 8 + 16) = 94 pixels; for the default
     PatchGAN 70.
     """
     convs = _convs(model)

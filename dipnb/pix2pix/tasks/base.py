@@ -49,7 +49,7 @@ RESERVED_COLUMNS = ("epoch", "val L1", "lr", "seconds")
 
 
 def build_generator(config: TrainConfig) -> nn.Module:
-    """The generator G named by ``config.model``: the course FCN or the U-Net (N(0, 0.02) init) for ``config.size``."""
+    """The generator G named by ``config.model``: the FCN of notebooks 05–06 or the U-Net (N(0, 0.02) init) for ``config.size``."""
     if config.model == "fcn":
         return FCN()
     return init_weights(UNetGenerator(size=config.size, ngf=config.ngf))

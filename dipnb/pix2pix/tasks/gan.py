@@ -136,7 +136,7 @@ def pix2pix_step(
 class GANTask(Task):
     """The pix2pix task for the trainer (``--model unet --gan``).
 
-    Builds G (the U-Net for ``config.size``/``ngf``, or the course FCN with ``--model fcn``) and
+    Builds G (the U-Net for ``config.size``/``ngf``, or the FCN of notebooks 05–06 with ``--model fcn``) and
     D = :class:`PatchGAN` (``ndf``, ``d_layers``: 0/1/3/5 → 1/16/70/286-pixel patches), initialised with
     N(0, 0.02); Adam(lr, (β1, β2)) for each; the paper's schedule (constant for ``config.epochs`` epochs, then
     linear decay to 0 over ``config.decay_epochs``, :func:`~dipnb.pix2pix.config.lr_factor`).
