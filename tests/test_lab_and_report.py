@@ -59,36 +59,92 @@ def test_make_lab_serves_jupyterlab_on_loopback() -> None:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/lab", timeout=2)
 
 
-def test_notebook_title(tmp_path: Path) -> None:
-    assert report.notebook_title(ROOT / "notebooks" / "00_getting_started.ipynb") == "00 · Getting started"
+def test_notebook_title_and_intro() -> None:
+    nb00 = ROOT / "notebooks" / "00_getting_started.ipynb"
+    assert report.notebook_title(nb00) == "00 · Getting started"
+    assert report.what_you_will_do(nb00).startswith("Check that your environment works")
 
 
-def _notebook(path: Path, sources: list[str]) -> Path:
+def _notebook(path: Path, sources: list[str], title: str = "A tiny notebook") -> Path:
     import nbformat
 
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A tiny notebook")]
-                                  + [nbformat.v4.new_code_cell(s) for s in sources])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        f"# {title}\n\n**What you will do.** Draw a line.\n\nIt is $y = 1 - x$.\n\n## Summary\n\nThe line goes down.")]
+        + [nbformat.v4.new_code_cell(s) for s in sources])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
     return path
 
 
+def _statuses(results) -> dict[str, str]:
+    return {r.source.name: r.status for r in results}
+
+
+def test_source_hash_ignores_the_report_builder(tmp_path: Path) -> None:
+    from dipnb.report.execute import dipnb_source_hash
+
+    pkg = tmp_path / "dipnb"
+    (pkg / "report").mkdir(parents=True)
+    (pkg / "core.py").write_text("x = 1\n")
+    (pkg / "report" / "book.py").write_text("y = 1\n")
+    before = dipnb_source_hash(pkg)
+    (pkg / "report" / "book.py").write_text("y = 2\n")
+    assert dipnb_source_hash(pkg) == before  # editing the report builder keeps the executed notebooks
+    (pkg / "core.py").write_text("x = 2\n")
+    assert dipnb_source_hash(pkg) != before  # a change in what notebooks import invalidates them
+
+
 @pytest.mark.slow
-def test_report_pages_index_and_offline_assets(tmp_path: Path) -> None:
+def test_report_book_cache_and_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbformat
+
     good = _notebook(tmp_path / "01_good.ipynb", [
         "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]); plt.title('$x^2$')",
+        "import ipywidgets\nipywidgets.IntSlider()",
         "print('hello from the report')",
     ])
-    bad = _notebook(tmp_path / "02_bad.ipynb", ["assert 1 + 1 == 3, 'arithmetic is broken'"])
+    bad = _notebook(tmp_path / "02_bad.ipynb", ["assert 1 + 1 == 3, 'arithmetic is broken'"], title="A bad one")
     out = tmp_path / "report"
-    code = report.main([str(good), str(bad), "--out", str(out), "--profile", "ci"])
-    assert code == 1  # the failing notebook fails the report
+    assert report.main([str(good), str(bad), "--out", str(out), "--profile", "ci"]) == 1  # a failure fails it
     index = (out / "index.html").read_text()
     assert index.index("01_good.html") < index.index("02_bad.html")
-    assert "A tiny notebook" in index and "FAILED" in index
-    page = (out / "01_good.html").read_text()
+    assert "A tiny notebook" in index and "Draw a line." in index and "FAILED" in index
+    assert "Profile" in index and "ci" in index and "device" in index
+    page = (out / "notebooks" / "01_good.html").read_text()
     assert "hello from the report" in page
-    assert re.search(r'<img[^>]+src="data:image/png;base64,', page), "figure not embedded"
-    assert not re.search(r'<img[^>]+src="https?://', page)
-    assert 'src="mathjax/MathJax.js' in page and (out / "mathjax" / "MathJax.js").is_file()
-    assert "arithmetic is broken" not in page
+    assert "IntSlider(value=0)" not in page  # the widget view (and its text stand-in) is dropped
+    assert re.search(r'<img[^>]+src="\.\./_images/[^"]+\.png"', page), "figure not in the page"
+    assert not re.search(r'(src|href)="https?://', page), "the page loads something from the network"
+    assert "_static/mathjax/MathJax.js" in page and (out / "_static" / "mathjax" / "MathJax.js").is_file()
+    assert "arithmetic is broken" in (out / "notebooks" / "02_bad.html").read_text()  # the error is on its page
+    assert (out / "search.html").is_file() and (out / "searchindex.js").is_file()
+    md = (out / "markdown" / "01_good.md").read_text()
+    assert "hello from the report" in md and re.search(r"!\[[^]]*\]\(01_good_files/[^)]+\.png\)", md)
+    hand_in = (out / "markdown" / "REPORT.md").read_text()
+    for section in ("## 1. Implementation", "## 2. Results", "## 3. Analysis"):
+        assert section in hand_in
+    assert "REPORT_files/01_good.png" in hand_in and (out / "markdown" / "REPORT_files" / "01_good.png").is_file()
+    assert "The line goes down." in hand_in
+
+    # unchanged: nothing executes; the failed notebook is retried (failures are never cached)
+    results = report.build_report([good, bad], out, "ci")
+    assert _statuses(results) == {"01_good.ipynb": "cached", "02_bad.ipynb": "failed"}
+    # prose edit: still nothing executes, and the page shows the new prose
+    nb = nbformat.read(good, as_version=4)
+    nb.cells[0].source += "\n\nA sentence added later."
+    nbformat.write(nb, good)
+    results = report.build_report([good], out, "ci")
+    assert _statuses(results) == {"01_good.ipynb": "cached"}
+    assert "A sentence added later." in (out / "notebooks" / "01_good.html").read_text()
+    # code edit of one notebook: that one executes
+    other = _notebook(tmp_path / "03_other.ipynb", ["print('other')"], title="Other")
+    report.build_report([good, other], out, "ci")
+    nb.cells[3].source = "print('hello again')"
+    nbformat.write(nb, good)
+    results = report.build_report([good, other], out, "ci")
+    assert _statuses(results) == {"01_good.ipynb": "executed", "03_other.ipynb": "cached"}
+    assert "hello again" in (out / "notebooks" / "01_good.html").read_text()
+    # a different environment (here the seed; likewise the dipnb sources, profile, dataset, device): all execute
+    monkeypatch.setenv("DIPNB_SEED", "1")
+    results = report.build_report([good, other], out, "ci")
+    assert _statuses(results) == {"01_good.ipynb": "executed", "03_other.ipynb": "executed"}
