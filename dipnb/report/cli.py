@@ -24,8 +24,8 @@ from dipnb.report.execute import Executed, environment, execute_or_load, open_ca
 from dipnb.report.markdown import write_markdown
 
 #: Where the landing page points for the paper-scale pix2pix results (commands to reproduce them).
-FULL_RESULTS = ("The commands for the full-size runs, and the table measured on the real facades, are in the "
-                "README's section *pix2pix at full size*.")
+FULL_RESULTS = ("The README's section *pix2pix at full size* gives the commands for the paper-size runs and the "
+                "results table measured on the real facades.")
 
 
 def default_notebooks() -> list[Path]:

@@ -79,10 +79,12 @@ def stitched_report(results: list[Executed], env: Environment, built: str, folde
         lines.append("")
     lines += ["## 2. Results", ""]
     for r in results:
+        png = key_figure(r.nb)
+        if png is None and r.ok:
+            continue  # nothing to show (notebook 00)
         lines += [f"### {notebook_title(r.nb)}", ""]
         if not r.ok:
             lines += [f"**This notebook failed in this build:** `{r.error}`", ""]
-        png = key_figure(r.nb)
         if png is not None:
             name = f"REPORT_files/{r.source.stem}.png"
             write_if_changed(folder / name, png)
