@@ -65,12 +65,18 @@ class LiveFigure:
 
 
 class LivePlot(LiveFigure):
-    """One matplotlib figure, updated in place as new points arrive.
+    """One matplotlib figure of training curves, updated in place as new points arrive.
 
     ``series`` groups curve names into panels, e.g. ``{"loss": ["train", "val"], "D": ["D(real)", "D(fake)"]}``.
-    Call :meth:`update` with ``x`` and a mapping ``{curve name: value}``; unknown names start new curves in
-    the first panel. Outside a notebook nothing is displayed (the figure can still be saved).
+    Call :meth:`update` with ``x`` and a mapping ``{curve name: value}``. What is not a loss never shares a
+    loss's axis: the learning rate (``rate_key``) gets its own small panel, the time per step (``time_key``) is
+    written in the title, and any other unknown curve goes to a panel of its own ("other"). A panel's y axis is
+    logarithmic when its values span more than ``log_ratio`` (×10 by default; ``logy=True`` forces it), or fixed
+    by ``ylims`` (e.g. D's verdicts on [0, 1]). Outside a notebook nothing is displayed (the figure can still be
+    saved).
     """
+
+    OTHER = "other"
 
     def __init__(
         self,
@@ -80,52 +86,99 @@ class LivePlot(LiveFigure):
         logy: bool = False,
         figsize: tuple[float, float] | None = None,
         display: bool | None = None,
+        *,
+        ylims: Mapping[str, tuple[float, float]] | None = None,
+        rate_key: str | None = "lr",
+        time_key: str | None = "seconds",
+        log_ratio: float = 10.0,
+        max_cols: int = 3,
     ) -> None:
         self.series: dict[str, list[str]] = {k: list(v) for k, v in (series or {"loss": []}).items()}
-        self.xlabel, self.title, self.logy = xlabel, title, logy
+        self.xlabel, self.title, self.logy, self.figsize = xlabel, title, logy, figsize
+        self.ylims = dict(ylims or {})
+        self.rate_key, self.time_key, self.log_ratio, self.max_cols = rate_key, time_key, log_ratio, max_cols
         self.data: dict[str, tuple[list[float], list[float]]] = {}
-        n = len(self.series)
-        self.fig, axes = plt.subplots(1, n, figsize=figsize or (4.8 * n, 3.4), squeeze=False)
-        self.axes = dict(zip(self.series, axes[0]))
+        self.times: list[float] = []
+        self.fig = plt.figure()
+        self.axes: dict[str, Any] = {}
+        self._layout()
         super().__init__(display)
         plt.close(self.fig)  # we show it through the display handle only, never via plt.show()
 
-    def panel_of(self, name: str) -> str:
-        """The panel that shows curve ``name`` (unknown curves join the first panel)."""
+    # -- panels ----------------------------------------------------------------------------------------
+    def panel_of(self, name: str) -> str | None:
+        """The panel that shows curve ``name``: its own, "learning rate" for the rate, "other" for unknown
+        curves (created on first use); ``None`` for the time key (written in the title, not drawn)."""
+        if name == self.time_key:
+            return None
         for panel, names in self.series.items():
             if name in names:
                 return panel
-        first = next(iter(self.series))
-        self.series[first].append(name)
-        return first
+        panel = "learning rate" if name == self.rate_key else self.OTHER
+        self.series.setdefault(panel, []).append(name)
+        self._layout()
+        return panel
 
+    def _layout(self) -> None:
+        """(Re)create one axes per panel on a grid of at most ``max_cols`` columns."""
+        n = len(self.series)
+        ncols = min(self.max_cols, n)
+        nrows = math.ceil(n / ncols)
+        self.fig.clf()
+        self.fig.set_size_inches(self.figsize or (4.6 * ncols, 3.3 * nrows))
+        axes = self.fig.subplots(nrows, ncols, squeeze=False).flat
+        self.axes = dict(zip(self.series, axes))
+        for ax in list(axes)[n:]:
+            ax.remove()
+
+    # -- data ------------------------------------------------------------------------------------------
     def update(self, x: float, values: Mapping[str, float]) -> None:
         """Append one point per curve and redraw the figure in place."""
         for name, v in values.items():
-            self.panel_of(name)  # registers unknown curves
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 continue
+            if name == self.time_key:
+                self.times.append(float(v))
+                continue
+            self.panel_of(name)  # registers unknown curves
             xs, ys = self.data.setdefault(name, ([], []))
             xs.append(float(x))
             ys.append(float(v))
         self.redraw()
 
+    def _scale(self, panel: str, values: list[float]) -> str:
+        if panel in self.ylims or not values or min(values) <= 0:
+            return "linear"
+        if self.logy or max(values) / min(values) > self.log_ratio:
+            return "log"
+        return "linear"
+
     def redraw(self) -> None:
         for panel, ax in self.axes.items():
             ax.clear()
+            values: list[float] = []
             for name in self.series[panel]:
                 if name in self.data:
                     xs, ys = self.data[name]
                     ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, label=name)
+                    values += ys
             ax.set_xlabel(self.xlabel)
-            ax.set_title(panel)
-            if self.logy and any(self.data.get(n) for n in self.series[panel]):
-                ax.set_yscale("log")
-            ax.grid(alpha=0.3)
+            ax.set_title(panel, fontsize=10)
+            ax.set_yscale(self._scale(panel, values))
+            if panel in self.ylims:
+                ax.set_ylim(*self.ylims[panel])
+            elif panel == "learning rate" and values:
+                ax.set_ylim(0, max(values) * 1.15)  # from 0: a constant rate reads as constant, a decay as one
+                ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+            ax.grid(alpha=0.3, which="both" if ax.get_yscale() == "log" else "major")
             if any(n in self.data for n in self.series[panel]):
                 ax.legend(fontsize=8)
-        if self.title:
-            self.fig.suptitle(self.title)
+        title = self.title or ""
+        if self.times:
+            mean = sum(self.times) / len(self.times)
+            title = f"{title} · {self.times[-1]:.1f} s for the last {self.xlabel} (mean {mean:.1f} s)".lstrip(" ·")
+        if title:
+            self.fig.suptitle(title, fontsize=11)
         self.fig.tight_layout()
         self.show()
 

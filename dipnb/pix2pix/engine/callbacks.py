@@ -109,6 +109,7 @@ class LiveLossPlot(Callback):
         cfg = trainer.config
         show = in_notebook() if self.display is None else self.display
         self.plot = LivePlot(trainer.task.plot_series(), xlabel="epoch", title=f"{cfg.model} {cfg.direction}",
+                             ylims=trainer.task.plot_limits(), rate_key="lr", time_key="seconds",
                              display=show)
         for row in trainer.history:
             self.plot.update(row["epoch"], {k: v for k, v in row.items() if k != "epoch"})

@@ -126,6 +126,10 @@ class Task(abc.ABC):
         """Live-plot panels over history columns."""
         return {"loss": ["train L1", "val L1"]}
 
+    def plot_limits(self) -> dict[str, tuple[float, float]]:
+        """Fixed y ranges of some live-plot panels (e.g. probabilities on [0, 1]); the others scale to their data."""
+        return {}
+
     @torch.no_grad()
     def generate(self, inp: torch.Tensor) -> torch.Tensor:
         """G(inp) for validation and samples: eval mode (BatchNorm running stats, no dropout), float32."""

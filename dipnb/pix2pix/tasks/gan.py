@@ -167,10 +167,16 @@ class GANTask(Task):
                             self.autocast, self.backward, self.step)
 
     def plot_series(self) -> dict[str, list[str]]:
-        """Live-plot panels: G's two loss parts, D's loss, D's verdicts, and the val L1 of the trainer."""
+        """Live-plot panels, one scale each: G's total and its GAN part (λ·L1 dominates the total, so they are
+        apart), L1 on train and val batches, D's loss, D's verdicts (probabilities)."""
         return {
-            "G: GAN part / L1 part": ["G(GAN)", "G(L1)"],
+            "G loss = G(GAN) + λ·G(L1)": ["G loss"],
+            "G: GAN part": ["G(GAN)"],
+            "L1 |ŷ − y|": ["G(L1)", "val L1"],
             "D loss": ["D loss"],
             "D(real) / D(fake)": ["D(real)", "D(fake)"],
-            "val L1": ["val L1"],
         }
+
+    def plot_limits(self) -> dict[str, tuple[float, float]]:
+        """D's verdicts are probabilities: on [0, 1], where 0.5 means D cannot tell."""
+        return {"D(real) / D(fake)": (0.0, 1.0)}
