@@ -123,10 +123,12 @@ PROFILES: dict[str, Profile] = {
         threads=None,
         poisson=PoissonSettings(image_size=384, adam_size=128, adam_steps=3000, adam_preview_every=100,
                                 fixed_adam_steps=300, study_sizes=(64, 128, 256)),
-        fcn=FCNSettings(image_size=64, batch_size=8, epochs=15, sample_every=5),
-        # pix2pix: ~40 s of 1-thread CPU per GAN epoch (400 pairs at 64², batch 4); notebook 07 (segmenter + three
-        # 10-epoch runs) is estimated at ~12 min on 2 quiet cores, ~22 min on 1 thread.
-        pix2pix=Pix2PixSettings(image_size=64, batch_size=4, epochs=5, decay_epochs=5),
+        # Sized so that `make report` runs every notebook in <= 15 min on 2 quiet cores the first time (README,
+        # "Profiles and run times"). Measured on 2 quiet cores, 2 threads, 400 pairs at 64²: an FCN epoch (batch 8)
+        # 9 s, an L1 U-Net epoch (batch 4) 20 s, a GAN epoch 40 s. 06: 2 × 8 FCN epochs; 07: segmenter 8 epochs +
+        # L1, cGAN, cGAN + L1 at 2 + 2 epochs each.
+        fcn=FCNSettings(image_size=64, batch_size=8, epochs=8, sample_every=4),
+        pix2pix=Pix2PixSettings(image_size=64, batch_size=4, epochs=2, decay_epochs=2, seg_epochs=8),
     ),
     "gpu": Profile(
         name="gpu",
