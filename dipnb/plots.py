@@ -15,6 +15,7 @@ from typing import Any
 import matplotlib
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 
 
@@ -163,6 +164,7 @@ class LivePlot(LiveFigure):
                     ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, label=name)
                     values += ys
             ax.set_xlabel(self.xlabel)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and steps are whole numbers
             ax.set_title(panel, fontsize=10)
             ax.set_yscale(self._scale(panel, values))
             if panel in self.ylims:
@@ -171,7 +173,7 @@ class LivePlot(LiveFigure):
                 ax.set_ylim(0, max(values) * 1.15)  # from 0: a constant rate reads as constant, a decay as one
                 ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
             ax.grid(alpha=0.3, which="both" if ax.get_yscale() == "log" else "major")
-            if any(n in self.data for n in self.series[panel]):
+            if sum(n in self.data for n in self.series[panel]) > 1:  # one curve: the panel's title names it
                 ax.legend(fontsize=8)
         title = self.title or ""
         if self.times:

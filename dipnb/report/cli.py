@@ -24,8 +24,9 @@ from dipnb.report.execute import Executed, environment, execute_or_load, open_ca
 from dipnb.report.markdown import write_markdown
 
 #: Where the landing page points for the paper-scale pix2pix results (commands to reproduce them).
-FULL_RESULTS = ("The README's section *pix2pix at full size* gives the commands for the paper-size runs and the "
-                "results table measured on the real facades.")
+FULL_RESULTS = ("Notebook 07, section 7, holds the ablation table measured on the real facades (64², with the "
+                "commands that reproduce it); the README's section *pix2pix at full size* gives the commands for "
+                "the paper's settings.")
 
 
 def default_notebooks() -> list[Path]:
