@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -81,8 +82,10 @@ def _check_page(page, url: str) -> None:
     page.goto(url)
     typeset = page.evaluate(MATHJAX_DONE_JS)
     prose = page.evaluate(PROSE_JS)
-    for raw in ("$$", "\\(", "\\[", "\\frac", "\\mathbf", "\\Delta", "\\operatorname"):
+    for raw in ("$$", "\\(", "\\[", "\\frac", "\\mathbf", "\\Delta", "\\operatorname", "\\Omega"):
         assert raw not in prose, f"{url}: raw TeX {raw!r} visible after MathJax ran (typeset={typeset})"
+    inline = re.findall(r"\$[^$\n]{1,120}\$", prose)
+    assert not inline, f"{url}: raw $…$ TeX visible after MathJax ran: {inline[:5]}"
     images = page.evaluate(IMAGES_JS)
     broken = [src for src, width in images if not width]
     assert not broken, f"{url}: images that do not load: {broken}"

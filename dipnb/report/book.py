@@ -153,7 +153,8 @@ def landing_page(results: list[Executed], env: Environment, built: str, full_res
         f"# {TITLE}",
         "",
         "A course workbook for USTC *Digital Image Processing with PyTorch*, assignment 2: Poisson image editing "
-        "(Pérez, Gangnet & Blake 2003) and image-to-image translation (an FCN, then pix2pix: Isola et al. 2017). "
+        "(Pérez, Gangnet & Blake 2003: solve $\\Delta f = \\operatorname{div}\\mathbf v$ in $\\Omega$ with $f = f^*$ "
+        "on $\\partial\\Omega$) and image-to-image translation (an FCN, then pix2pix: Isola et al. 2017). "
         "Every page below is a notebook of the workbook, executed offline; every number and figure on it was "
         "computed in this run.",
         "",

@@ -9,7 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-#: A cell carrying this tag holds the notebook's key figure (else the largest image output is used).
+#: A cell carrying this tag holds the notebook's key figure, shown on the report's landing page and in REPORT.md (else
+#: the largest image output is used). Invisible in JupyterLab unless you open the cell's tags.
 KEY_FIGURE_TAG = "key-figure"
 
 
