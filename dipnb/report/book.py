@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 
+from dipnb._io import atomic_write, replace_dir
 from dipnb.report.execute import Environment, Executed, without_widgets
 from dipnb.report.notebook_info import key_figure, notebook_title, thumbnail, what_you_will_do
 
@@ -118,9 +119,7 @@ def write_if_changed(path: Path, data: bytes | str) -> bool:
     if path.is_file() and path.read_bytes() == raw:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(raw)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_bytes(raw))
     return True
 
 
@@ -239,8 +238,7 @@ def copy_mathjax(static: Path) -> Path:
     tmp = static / ".mathjax.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp)
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
+    replace_dir(tmp, dest)
     return dest
 
 

@@ -31,6 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import torch
+from jupyter_cache.base import CacheBundleIn
+
+from dipnb.config import get_device
+from dipnb.pix2pix.data.registry import dataset_fingerprint, resolve_dataset
 
 #: MIME type of a Jupyter widget view; static pages cannot show it (its JavaScript would come from a CDN).
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -91,11 +96,6 @@ def dipnb_source_hash(package_dir: Path | None = None) -> str:
 
 def environment(profile: str) -> Environment:
     """Describe the environment the notebooks will run in (resolving the facades dataset the way they do)."""
-    import torch
-
-    from dipnb.config import get_device
-    from dipnb.pix2pix.data.registry import dataset_fingerprint, resolve_dataset
-
     with contextlib.redirect_stdout(io.StringIO()):
         path = resolve_dataset("facades", verbose=False)  # may generate the synthetic set once, as 06/07 would
     synthetic = path.name == "synthetic_facades"
@@ -166,19 +166,14 @@ def execute_or_load(path: Path, cache: Any, timeout: int = 3600, kernel: str = "
     seconds = time.perf_counter() - start
     if error:
         return Executed(path, nb, "failed", seconds, seconds, error)
-    from jupyter_cache.base import CacheBundleIn
-
     cache.cache_notebook_bundle(CacheBundleIn(copy.deepcopy(nb), str(path), data={"execution_seconds": seconds}),
                                 overwrite=True)
     return Executed(path, nb, "executed", seconds, seconds)
 
 
 def without_widgets(nb: Any) -> Any:
-    """A copy of ``nb`` for static pages: widget views dropped (each has a static figure beside it).
-
-    An output that carries a widget view keeps its other representations only if they are more than the
-    widget's text repr (``Canvas(...)``); the notebook's widget state is removed.
-    """
+    """A copy of ``nb`` for static pages: every output that carries a widget view is dropped, with its text
+    stand-in (``Canvas(...)``), and so is the notebook's widget state; each widget has a static figure beside it."""
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
