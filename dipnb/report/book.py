@@ -1,7 +1,7 @@
 """The report as a book: Sphinx + MyST-NB + sphinx-book-theme over the executed notebooks, fully offline.
 
 :func:`write_sources` lays out a Sphinx project under ``<out>/.book/src`` — ``conf.py``, the landing page
-``index.md`` and the executed notebooks (widget views dropped: each has a static figure beside it) — writing
+``index.md`` and the executed notebooks (without widget views: each has a static figure beside it) — writing
 only files whose content changed, so Sphinx's incremental build re-reads only what changed. :func:`run_sphinx`
 builds it into ``<out>`` (``index.html`` is the landing page) with left-hand navigation, previous/next links,
 an in-page table of contents and full-text search. MyST-NB renders the notebooks as they are (execution off:
@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 
 from dipnb._io import atomic_write, replace_dir
-from dipnb.report.execute import Environment, Executed, without_widgets
+from dipnb.report.execute import Environment, Executed
 from dipnb.report.notebook_info import key_figure, notebook_title, thumbnail, what_you_will_do
 
 #: MathJax 2 configuration shipped by jupyter-server-mathjax (TeX input, HTML-CSS output, AMS macros).
@@ -212,7 +212,7 @@ def write_sources(paths: BookPaths, results: list[Executed], env: Environment, f
     copy_mathjax(src / "_static")
     wanted = set()
     for r in results:
-        nb = without_widgets(r.nb)
+        nb = r.nb
         target = src / "notebooks" / r.source.name
         wanted.add(target.name)
         write_if_changed(target, nbformat.writes(nb) + "\n")

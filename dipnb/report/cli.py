@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dipnb.config import PROJECT_ROOT, get_profile
 from dipnb.report.book import BookPaths, run_sphinx, write_sources
-from dipnb.report.execute import Executed, environment, execute_or_load, open_cache
+from dipnb.report.execute import Executed, environment, execute_or_load, open_cache, without_widgets
 from dipnb.report.markdown import write_markdown
 
 #: Where the landing page points for the paper-scale pix2pix results (commands to reproduce them).
@@ -60,6 +60,7 @@ def build_report(
     results = []
     for nb in notebooks:
         result = execute_or_load(nb, cache, timeout)
+        result.nb = without_widgets(result.nb)  # static pages and Markdown cannot show widget views
         verb = {"cached": "unchanged, from the cache", "executed": "executed", "failed": "FAILED"}[result.status]
         print(f"[report] {nb.name}: {verb} in {result.seconds:.1f} s"
               + (f" — {result.error}" if result.error else ""), flush=True)

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from dipnb.report.book import write_if_changed
-from dipnb.report.execute import Environment, Executed, without_widgets
+from dipnb.report.execute import Environment, Executed
 from dipnb.report.notebook_info import (exercise_headings, key_figure, markdown_section, notebook_title,
                                         what_you_will_do)
 
@@ -28,7 +28,7 @@ def export_markdown(result: Executed, folder: Path) -> Path:
 
     stem = result.source.stem
     body, resources = MarkdownExporter().from_notebook_node(
-        without_widgets(result.nb), resources={"output_files_dir": f"{stem}_files", "unique_key": stem})
+        result.nb, resources={"output_files_dir": f"{stem}_files", "unique_key": stem})
     files = folder / f"{stem}_files"
     wanted = set()
     for name, data in (resources.get("outputs") or {}).items():
