@@ -63,6 +63,10 @@ def test_notebook_title_and_intro() -> None:
     nb00 = ROOT / "notebooks" / "00_getting_started.ipynb"
     assert report.notebook_title(nb00) == "00 · Getting started"
     assert report.what_you_will_do(nb00).startswith("Check that your environment works")
+    from dipnb.report.notebook_info import summary
+
+    assert summary(ROOT / "notebooks" / "04_editing_gallery.ipynb").startswith("One linear system")  # ## Summary
+    assert summary(ROOT / "notebooks" / "07_pix2pix.ipynb").startswith("$L_1$ alone")  # a **Summary.** paragraph
 
 
 def _notebook(path: Path, sources: list[str], title: str = "A tiny notebook") -> Path:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from dipnb.report.book import write_if_changed
 from dipnb.report.execute import Environment, Executed
-from dipnb.report.notebook_info import (exercise_headings, key_figure, markdown_section, notebook_title,
-                                        what_you_will_do)
+from dipnb.report.notebook_info import exercise_headings, key_figure, notebook_title, summary, what_you_will_do
 
 PARTS = (
     ("Part 1 · Poisson image editing", ("00", "01", "02", "03", "04")),
@@ -92,10 +91,10 @@ def stitched_report(results: list[Executed], env: Environment, built: str, folde
         lines += [f"Full page with every figure: [{r.source.stem}.md]({r.source.stem}.md).", ""]
     lines += ["## 3. Analysis", ""]
     for r in results:
-        summary = markdown_section(r.nb, "Summary")
-        if not summary:
+        text = summary(r.nb)
+        if not text:
             continue
-        lines += [f"### {notebook_title(r.nb)}", "", _shift_headings(summary), ""]
+        lines += [f"### {notebook_title(r.nb)}", "", _shift_headings(text), ""]
     lines += ["### Your analysis", "", "*Your analysis: what worked, what did not, and why (replace this line).*", ""]
     return "\n".join(lines)
 

@@ -69,6 +69,19 @@ def markdown_section(nb_or_path: Any, heading: str) -> str:
     return "\n".join(out).strip()
 
 
+def summary(nb_or_path: Any) -> str:
+    """The notebook's summary: its ``## Summary`` section, else a paragraph that opens with ``**Summary.**``."""
+    section = markdown_section(nb_or_path, "Summary")
+    if section:
+        return section
+    for cell in _cells(nb_or_path):
+        if cell.get("cell_type") == "markdown":
+            m = re.search(r"\*\*Summary\.\*\*\s*(.+?)(?:\n\s*\n|\Z)", _source(cell), flags=re.S)
+            if m:
+                return m.group(1).strip()
+    return ""
+
+
 def exercise_headings(nb_or_path: Any) -> list[str]:
     """The headings of the notebook's exercises (``### Exercise · …``), without the marker."""
     found = []
@@ -127,4 +140,4 @@ def thumbnail(png: bytes, width: int = 360) -> bytes:
 
 
 __all__ = ["KEY_FIGURE_TAG", "exercise_headings", "image_outputs", "key_figure", "markdown_section",
-           "notebook_title", "thumbnail", "what_you_will_do"]
+           "notebook_title", "summary", "thumbnail", "what_you_will_do"]
