@@ -77,7 +77,8 @@ class LivePlot(LiveFigure):
     saved).
     """
 
-    OTHER = "other"
+    OTHER = "other"  #: the panel of curves no panel names
+    RATE = "learning rate"  #: the panel of ``rate_key``
 
     def __init__(
         self,
@@ -115,7 +116,7 @@ class LivePlot(LiveFigure):
         for panel, names in self.series.items():
             if name in names:
                 return panel
-        panel = "learning rate" if name == self.rate_key else self.OTHER
+        panel = self.RATE if name == self.rate_key else self.OTHER
         self.series.setdefault(panel, []).append(name)
         self._layout()
         return panel
@@ -148,8 +149,8 @@ class LivePlot(LiveFigure):
         self.redraw()
 
     def _scale(self, panel: str, values: list[float]) -> str:
-        if panel in self.ylims or not values or min(values) <= 0:
-            return "linear"
+        if panel in self.ylims or panel == self.RATE or not values or min(values) <= 0:
+            return "linear"  # fixed ranges and the rate (drawn from 0) stay linear
         if self.logy or max(values) / min(values) > self.log_ratio:
             return "log"
         return "linear"
@@ -169,7 +170,7 @@ class LivePlot(LiveFigure):
             ax.set_yscale(self._scale(panel, values))
             if panel in self.ylims:
                 ax.set_ylim(*self.ylims[panel])
-            elif panel == "learning rate" and values:
+            elif panel == self.RATE and values:
                 ax.set_ylim(0, max(values) * 1.15)  # from 0: a constant rate reads as constant, a decay as one
                 ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
             ax.grid(alpha=0.3, which="both" if ax.get_yscale() == "log" else "major")

@@ -22,7 +22,7 @@ def test_live_plot_accumulates_and_redraws_one_figure(tmp_path: Path) -> None:
     assert plot.data["val"][0] == [1.0, 2.0]  # NaN points are skipped, not plotted
     assert [len(line.get_xdata()) for line in plot.axes["loss"].get_lines()] == [3, 2]
     plot.update(3, {"lr": 1e-3, "seconds": 12.5, "grad norm": 3.0})
-    assert plot.series["learning rate"] == ["lr"]  # the rate has its own panel
+    assert plot.series[LivePlot.RATE] == ["lr"]  # the rate has its own panel
     assert plot.series[LivePlot.OTHER] == ["grad norm"]  # unknown curves never join a loss panel
     assert "seconds" not in plot.data and "12.5 s" in plot.fig._suptitle.get_text()  # time: in the title
     assert plot.series["loss"] == ["train", "val"]
@@ -133,7 +133,7 @@ def test_saved_live_plot_shows_every_loss_curve(tmp_path: Path, kind: str) -> No
     assert set(spans) == {n for names in losses.values() for n in names}
     flat = {name: round(frac, 3) for name, frac in spans.items() if frac < 0.2}
     assert not flat, f"loss curves squashed to less than a fifth of their axis: {flat}"
-    assert "lr" in plot.series["learning rate"] and "s for the last epoch" in plot.fig._suptitle.get_text()
+    assert "lr" in plot.series[LivePlot.RATE] and "s for the last epoch" in plot.fig._suptitle.get_text()
     if kind == "gan":
         assert plot.axes["D(real) / D(fake)"].get_ylim() == (0.0, 1.0)
 
@@ -164,3 +164,7 @@ def test_log_scale_when_a_panel_spans_decades() -> None:
     for e, v in enumerate([0.5, 0.4, 0.3]):
         plot.update(e, {"train": v})
     assert plot.axes["loss"].get_yscale() == "linear"
+    plot = LivePlot({"loss": ["train"]}, display=False)
+    for e, lr in enumerate([1e-3, 1e-4, 1e-5]):  # a rate decaying over decades keeps its linear axis from 0
+        plot.update(e, {"train": 0.5, "lr": lr})
+    assert plot.axes[LivePlot.RATE].get_yscale() == "linear" and plot.axes[LivePlot.RATE].get_ylim()[0] == 0
