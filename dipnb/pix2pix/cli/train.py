@@ -7,7 +7,7 @@
 
 It writes ``OUT/history.csv`` (one row per epoch), ``OUT/checkpoint.pt`` (the latest epoch, written atomically),
 ``OUT/samples/epoch_NNN.png`` (rows: input | target | output on fixed val images) and ``OUT/loss.png``.
-Every field of :class:`~dipnb.pix2pix.config.TrainConfig` is a flag (``beta2`` → ``--beta2``; a boolean that
+Every field of :class:`~dipnb.config.TrainConfig` is a flag (``beta2`` → ``--beta2``; a boolean that
 defaults to True, ``augment``, becomes ``--no-augment``), range-checked by argparse before any work starts.
 """
 
@@ -19,9 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dipnb.config import set_threads
+from dipnb.config import TrainConfig, set_threads
 from dipnb.pix2pix.cli.common import THREADS, USER_ERRORS, checked, report
-from dipnb.pix2pix.config import TrainConfig
 from dipnb.pix2pix.engine import HISTORY_NAME, Trainer, default_callbacks
 from dipnb.pix2pix.runtime import leave_process_group
 
@@ -35,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OUT/history.csv, OUT/checkpoint.pt and OUT/samples/. Runs under torchrun --nproc_per_node=N for DDP.",
     )
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    for name, spec in TrainConfig.specs().items():
+    for name, spec in TrainConfig.rules().items():
         flag = "--" + name.replace("_", "-")
         if spec.kind is bool:
             if defaults[name]:
@@ -49,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             default = defaults[name]
             p.add_argument(flag, dest=name, type=checked(spec), default=default,
-                           help=f"{spec.help} ({spec.rule()}; default {default})")
+                           help=f"{spec.help} ({spec.describe()}; default {default})")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in OUT")

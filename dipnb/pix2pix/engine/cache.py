@@ -20,8 +20,7 @@ from pathlib import Path
 import torch
 
 from dipnb._io import atomic_write, replace_dir
-from dipnb.config import data_dir
-from dipnb.pix2pix.config import TrainConfig
+from dipnb.config import TrainConfig, data_dir
 from dipnb.pix2pix.engine.checkpoint import CHECKPOINT_NAME, HISTORY_NAME
 
 __all__ = ["cache_root", "lookup", "restore", "run_key", "source_hash", "store"]

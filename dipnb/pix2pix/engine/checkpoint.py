@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from dipnb._io import atomic_write
-from dipnb.pix2pix.config import TrainConfig
+from dipnb.config import TrainConfig
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_NAME", "HISTORY_NAME", "CheckpointError", "checkpoint_config",
            "load_checkpoint", "read_history", "rng_state", "save_checkpoint", "set_rng_state", "write_history"]

@@ -1,6 +1,6 @@
 """The training loop: data, seeding, steps, validation and exact resume; everything it reports is a callback.
 
-:class:`Trainer` takes a :class:`~dipnb.pix2pix.config.TrainConfig` and an output folder. Building it does no
+:class:`Trainer` takes a :class:`~dipnb.config.TrainConfig` and an output folder. Building it does no
 work; :meth:`Trainer.setup` (called by :meth:`fit`, or on first use of ``task``/``train_set``/``val_set``) starts
 the :class:`~dipnb.pix2pix.runtime.Runtime` (device, AMP, the DDP process group), resolves the dataset, checks
 the output folder, builds the datasets and the task, and loads the checkpoint when resuming.
@@ -28,8 +28,7 @@ from typing import Any
 import torch
 
 from dipnb._io import clean_stray_temps
-from dipnb.config import seed_everything
-from dipnb.pix2pix.config import RESUME_MUTABLE, TrainConfig
+from dipnb.config import RESUME_MUTABLE, TrainConfig, seed_everything
 from dipnb.pix2pix.data.pairs import PairedImageDataset
 from dipnb.pix2pix.data.registry import dataset_fingerprint, resolve_dataset
 from dipnb.pix2pix.engine import cache as run_cache

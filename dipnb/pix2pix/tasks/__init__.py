@@ -1,6 +1,6 @@
 """Training tasks: what is optimised (the networks, losses and one step). :func:`task_class` picks one."""
 
-from dipnb.pix2pix.config import TrainConfig
+from dipnb.config import TrainConfig
 from dipnb.pix2pix.tasks.base import RESERVED_COLUMNS, Task, build_generator
 from dipnb.pix2pix.tasks.gan import GANLoss, GANTask, discriminator_step, generator_step, pix2pix_step
 from dipnb.pix2pix.tasks.l1 import L1Task

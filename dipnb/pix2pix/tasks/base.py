@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dipnb.pix2pix.config import TrainConfig
+from dipnb.config import TrainConfig
 from dipnb.pix2pix.inference import generate
 from dipnb.pix2pix.nets import FCN, UNetGenerator, init_weights, unwrap
 from dipnb.pix2pix.runtime import Amp, Runtime

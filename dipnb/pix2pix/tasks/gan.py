@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dipnb.pix2pix.config import GAN_MODES, TrainConfig, lr_factor
+from dipnb.config import GAN_MODES, TrainConfig, lr_factor
 from dipnb.pix2pix.nets import PatchGAN, init_weights, unwrap
 from dipnb.pix2pix.runtime import Runtime
 from dipnb.pix2pix.tasks.base import Task, build_generator
@@ -139,7 +139,7 @@ class GANTask(Task):
     Builds G (the U-Net for ``config.size``/``ngf``, or the FCN of notebooks 05–06 with ``--model fcn``) and
     D = :class:`PatchGAN` (``ndf``, ``d_layers``: 0/1/3/5 → 1/16/70/286-pixel patches), initialised with
     N(0, 0.02); Adam(lr, (β1, β2)) for each; the paper's schedule (constant for ``config.epochs`` epochs, then
-    linear decay to 0 over ``config.decay_epochs``, :func:`~dipnb.pix2pix.config.lr_factor`).
+    linear decay to 0 over ``config.decay_epochs``, :func:`~dipnb.config.lr_factor`).
 
     ``train_step`` returns ``G(GAN)``, ``G(L1)`` (the *unweighted* mean |ŷ − y| of the batch), ``G loss``
     (= G(GAN) + λ·G(L1)), ``D loss``, ``D(real)`` and ``D(fake)`` (D's mean probability of 'real' on each).

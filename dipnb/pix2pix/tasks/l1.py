@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dipnb.pix2pix.config import TrainConfig, lr_factor
+from dipnb.config import TrainConfig, lr_factor
 from dipnb.pix2pix.runtime import Runtime
 from dipnb.pix2pix.tasks.base import Task, build_generator
 
@@ -13,7 +13,7 @@ __all__ = ["L1Task"]
 
 
 class L1Task(Task):
-    """G trained with the L1 loss and Adam(lr, (β1, β2)); the lr follows :func:`~dipnb.pix2pix.config.lr_factor`."""
+    """G trained with the L1 loss and Adam(lr, (β1, β2)); the lr follows :func:`~dipnb.config.lr_factor`."""
 
     def __init__(self, config: TrainConfig, runtime: Runtime | str | torch.device | None = None) -> None:
         super().__init__(config, runtime)
