@@ -33,7 +33,7 @@ from dipnb.config import TrainConfig, data_dir
 from dipnb.pix2pix import metrics
 from dipnb.pix2pix.data.pairs import PairedImageDataset
 from dipnb.pix2pix.data.registry import resolve_dataset
-from dipnb.pix2pix.engine import CHECKPOINT_NAME, Trainer, checkpoint_config, load_checkpoint
+from dipnb.pix2pix.engine import RunFolder, Trainer, checkpoint_config, load_checkpoint
 from dipnb.pix2pix.inference import generate
 from dipnb.pix2pix.nets import FCN
 from dipnb.pix2pix.tasks import build_generator
@@ -287,9 +287,12 @@ def load_generator(run: str | os.PathLike, device: str | torch.device = "cpu") -
     """G and its :class:`~dipnb.config.TrainConfig` from a training run folder (or its checkpoint file)."""
     path = Path(run)
     if path.is_dir():
-        path = path / CHECKPOINT_NAME
+        path = RunFolder(path).checkpoint
     ck = load_checkpoint(path)
     cfg = checkpoint_config(ck)
+    if ck.get("model"):
+        raise ValueError(f"{path} holds a generator of the user's class {ck['model']}, not the built-in "
+                         f"{cfg.model}: build that class and load ck['models']['G'] into it")
     G = build_generator(cfg)
     G.load_state_dict(ck["models"]["G"])
     return G.to(device).eval(), cfg

@@ -17,11 +17,10 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from dipnb.config import TrainConfig, set_threads
 from dipnb.pix2pix.cli.common import THREADS, USER_ERRORS, checked, report
-from dipnb.pix2pix.engine import HISTORY_NAME, Trainer, default_callbacks
+from dipnb.pix2pix.engine import RunFolder, Trainer, default_callbacks
 from dipnb.pix2pix.runtime import leave_process_group
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -81,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         leave_process_group()
     if trainer.runtime.dist.is_main and history and not args.quiet:
         last = history[-1]
-        print(f"done: {len(history)} epochs, val L1 {last['val L1']:.4f} → {Path(args.out) / HISTORY_NAME}")
+        print(f"done: {len(history)} epochs, val L1 {last['val L1']:.4f} → {RunFolder(args.out).history}")
     return 0
 
 
