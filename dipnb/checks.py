@@ -38,15 +38,18 @@ class Rule:
     optional: bool = False
 
     def describe(self) -> str:
-        """The rule in words: ``an integer >= 1``, ``a finite number >= 0 and < 1``, ``one of 'AtoB', 'BtoA'``."""
+        """The rule in words: ``an integer >= 1``, ``a finite number in [0, 1)``, ``one of 'AtoB', 'BtoA'``."""
         if self.choices:
             return f"one of {', '.join(map(repr, self.choices))}" + (" (or None)" if self.optional else "")
-        parts = []
-        if self.lo is not None:
-            parts.append(f"{'>' if self.lo_open else '>='} {self.lo:g}")
-        if self.hi is not None:
-            parts.append(f"{'<' if self.hi_open else '<='} {self.hi:g}")
-        return _WHAT[self.kind] + (" " + " and ".join(parts) if parts else "") + (" (or None)" if self.optional else "")
+        if self.lo is not None and self.hi is not None:
+            bounds = f" in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+        elif self.lo is not None:
+            bounds = f" {'>' if self.lo_open else '>='} {self.lo:g}"
+        elif self.hi is not None:
+            bounds = f" {'<' if self.hi_open else '<='} {self.hi:g}"
+        else:
+            bounds = ""
+        return _WHAT[self.kind] + bounds + (" (or None)" if self.optional else "")
 
     def wrong_kind(self, value: Any) -> bool:
         """True when ``value`` is not even of the rule's kind (a :class:`TypeError`, not a :class:`ValueError`)."""

@@ -68,8 +68,9 @@ def _fix_channels(t: torch.Tensor, keep_alpha: bool, name: str) -> torch.Tensor:
     return t
 
 
-#: Memory budget: images with more than this many pixels (H·W) are refused by :func:`to_tensor` (checked from
-#: the shape, before any conversion) and by everything built on it. 36 MP (e.g. 6000×6000) needs about 3 GB of
+#: The one pixel budget: images with more than this many pixels (H·W) are refused by :func:`to_tensor` (checked
+#: from the shape, before any conversion), by the decoders (:func:`decode_image`, from the file header, at the
+#: size that would be decoded) and by everything built on them. 36 MP (e.g. 6000×6000) needs about 3 GB of
 #: float32 working memory in the worst Poisson case (Ω filling the whole image).
 MAX_PIXELS = 36_000_000
 
@@ -95,8 +96,9 @@ def check_pixel_budget(h: int, w: int, name: str = "image", max_pixels: int | No
     """Raise ``ValueError`` when an ``h×w`` image exceeds the memory budget :data:`MAX_PIXELS`."""
     limit = MAX_PIXELS if max_pixels is None else max_pixels
     if h * w > limit:
-        raise ValueError(f"{name}: {h}×{w} = {h * w:,} pixels is more than the memory budget MAX_PIXELS = "
-                         f"{limit:,}; downscale it first (dipnb.images.resize, or PIL's Image.thumbnail)")
+        which = "MAX_PIXELS = " if max_pixels is None else ""
+        raise ValueError(f"{name}: {h}×{w} = {h * w:,} pixels is more than the memory budget {which}{limit:,}; "
+                         "downscale it first (dipnb.images.resize, or PIL's Image.thumbnail)")
 
 
 def _check_float_range(lo: float, hi: float, name: str) -> None:
@@ -210,6 +212,20 @@ def to_tensor(
     return t
 
 
+def from_model_range(x: torch.Tensor) -> torch.Tensor:
+    """The networks' range [-1, 1] (Tanh outputs, pix2pix data) → [0, 1]: (x + 1) / 2. With :func:`to_uint8`
+    after it, a model tensor becomes uint8 u = round((x + 1)·127.5) (clamped)."""
+    return (x + 1) / 2
+
+
+def to_model_range(x: torch.Tensor) -> torch.Tensor:
+    """Into the networks' range [-1, 1]: ``uint8`` 0..255 → u/127.5 − 1; floats in [0, 1] → 2x − 1. The inverse
+    of :func:`from_model_range` (and of ``to_uint8(from_model_range(x))`` up to rounding)."""
+    if x.dtype == torch.uint8:
+        return x.float().div_(127.5).sub_(1.0)
+    return x * 2 - 1
+
+
 def to_uint8(t: Any) -> np.ndarray:
     """Float image (tensor C×H×W or array) → ``uint8`` NumPy ``H×W×C`` (``H×W`` for gray).
 
@@ -236,10 +252,6 @@ def to_pil(t: Any):
 
     arr = to_uint8(t)
     return Image.fromarray(arr)
-
-
-#: Largest image (width × height) the decoders accept; checked from the file header, before decoding.
-MAX_DECODE_PIXELS = 100_000_000
 
 
 @contextlib.contextmanager
@@ -290,7 +302,7 @@ def decode_image(
     *,
     name: str | None = None,
     keep_alpha: bool = False,
-    max_pixels: int = MAX_DECODE_PIXELS,
+    max_pixels: int | None = None,
     draft: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Decode an image file (path, bytes, file object or PIL image) into uint8 ``H×W×3`` (``H×W×4`` with alpha).
@@ -300,7 +312,8 @@ def decode_image(
     grey, CMYK… are converted to RGB; an alpha channel is dropped unless ``keep_alpha``. The image's size is
     read from the header and refused above ``max_pixels`` *before* decoding; a file that is truncated, not an
     image, or missing raises ``ValueError`` naming it. ``draft=(w, h)``: a JPEG at least twice that size is
-    decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (PIL's ``draft``; 2–4× faster).
+    decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (PIL's ``draft``; 2–4× faster). The size that would be
+    decoded is checked against ``max_pixels`` (default :data:`MAX_PIXELS`, the one budget) before decoding.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -317,12 +330,10 @@ def decode_image(
         label, src = name or getattr(source, "name", None) or "file", source
     try:
         with _strict_decoding(), (contextlib.nullcontext(source) if src is None else Image.open(src)) as im:
-            w, h = im.size
-            if w * h > max_pixels:
-                raise ValueError(f"{label}: {w}×{h} = {w * h:,} pixels is more than the {max_pixels:,} allowed; "
-                                 "use a smaller image (or resize it first).")
             if draft is not None and im.format == "JPEG":
                 im.draft("RGB", draft)
+            w, h = im.size
+            check_pixel_budget(h, w, label, max_pixels)
             im.load()
             return _pil_to_uint8(im, keep_alpha, label)
     except ValueError:
@@ -335,7 +346,7 @@ def decode_image(
         raise ValueError(f"{label}: {what} image file ({type(exc).__name__}: {msg}); replace the file.") from None
 
 
-def decode_rgb(source: Any, *, name: str | None = None, max_pixels: int = MAX_DECODE_PIXELS,
+def decode_rgb(source: Any, *, name: str | None = None, max_pixels: int | None = None,
                draft: tuple[int, int] | None = None) -> np.ndarray:
     """Decode an image into uint8 ``H×W×3`` RGB — :func:`decode_image` without alpha (every loader's one path)."""
     return decode_image(source, name=name, keep_alpha=False, max_pixels=max_pixels, draft=draft)
@@ -412,5 +423,5 @@ def sample_image(name: str, size: int | None = None, *, gray: bool = False) -> t
     return resize(t, size) if size is not None else t
 
 
-__all__ = ["FLOAT_TOLERANCE", "MAX_DECODE_PIXELS", "MAX_PIXELS", "SAMPLE_IMAGES", "check_pixel_budget", "decode_image",
+__all__ = ["FLOAT_TOLERANCE", "MAX_PIXELS", "from_model_range", "to_model_range", "SAMPLE_IMAGES", "check_pixel_budget", "decode_image",
            "decode_rgb", "load_image", "resize", "sample_image", "to_pil", "to_tensor", "to_uint8"]

@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 import numpy as np
 
+from dipnb.images import from_model_range
+
 
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (where ``IPython.display`` can show rich output)."""
@@ -196,7 +198,7 @@ def to_display_array(img: Any) -> np.ndarray:
             if t.ndim == 4:
                 t = t[0]
             if t.min() < 0:
-                t = (t + 1) / 2
+                t = from_model_range(t)
             arr = t.permute(1, 2, 0).numpy() if t.ndim == 3 else t.numpy()
             if arr.ndim == 3 and arr.shape[2] == 1:
                 arr = arr[..., 0]

@@ -85,7 +85,7 @@ def test_decoder_names_truncated_files_and_checks_the_size_first(tmp_path):
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match=r"cut\.jpg: truncated or corrupt image file"):
         load_image(tmp_path / "cut.jpg")
-    with pytest.raises(ValueError, match=r"a\.jpg: 64×64 = 4,096 pixels is more than the 1,000 allowed"):
+    with pytest.raises(ValueError, match=r"a\.jpg: 64×64 = 4,096 pixels is more than the memory budget 1,000"):
         decode_rgb(tmp_path / "a.jpg", max_pixels=1000)
     # a palette image with transparency and a float image decode to RGB uint8 too
     Image.fromarray(arr[..., 0]).convert("P").save(tmp_path / "p.png", transparency=0)
@@ -135,7 +135,7 @@ def test_fcn_trains_when_the_last_batch_would_hold_one_pair(tmp_path, n_train):
     (["--ngf", "0"], "argument --ngf: must be an integer >= 1, got 0"),
     (["--threads", "0"], "argument --threads: must be an integer >= 1"),
     (["--lr", "inf"], "argument --lr: must be a finite number > 0"),
-    (["--beta1", "1"], "argument --beta1: must be a finite number >= 0 and < 1, got 1"),
+    (["--beta1", "1"], "argument --beta1: must be a finite number in [0, 1), got 1"),
     (["--size", "2.5"], "argument --size: '2.5' is not an integer"),
 ])
 def test_numeric_flags_are_range_checked_by_argparse(tmp_path, capsys, flags, message):

@@ -6,11 +6,13 @@ From the bottom up (each package imports only from those listed before it):
 * :mod:`.data` — paired A|B datasets (:mod:`.data.pairs`), the synthetic facades, the downloader, the registry;
 * :mod:`.nets` — the FCN, pix2pix's U-Net and PatchGAN, init / receptive field / parameter count;
 * :mod:`.metrics` — L1, PSNR, SSIM, nearest-palette classes, pixel accuracy, mean IoU;
-* :mod:`.config` (the frozen TrainConfig) and :mod:`.runtime` (device, AMP, DDP);
+* :mod:`.runtime` (device, AMP, DDP; the frozen TrainConfig lives in :mod:`dipnb.config`, beside the profiles);
 * :mod:`.inference` — :func:`~.inference.generate` and :func:`~.inference.translate`;
-* :mod:`.tasks` — what is optimised: :class:`~.tasks.L1Task`, :class:`~.tasks.GANTask`;
-* :mod:`.engine` — the Trainer, its callbacks, checkpoints, and the model cache;
-* :mod:`.evaluate` — the FCN-score; :mod:`.cli` and :mod:`.train` — the command lines.
+* :mod:`.tasks` — what is optimised: :class:`~.tasks.L1Task`, :class:`~.tasks.GANTask`, the student's own
+  epoch (:class:`~.tasks.EpochFunctionsTask`);
+* :mod:`.engine` — the Trainer, its callbacks, the run folder (:mod:`.engine.run`) and the model cache;
+* :mod:`.scoring` — the FCN-score and its segmenter, L1/PSNR/SSIM tables;
+* :mod:`.cli` — the command lines, started by the entry points :mod:`.train` and :mod:`.evaluate`.
 
 This file imports nothing, so that ``import dipnb.pix2pix.nets`` loads only what it needs.
 """

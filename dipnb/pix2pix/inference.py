@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from dipnb.images import decode_rgb, to_tensor
+from dipnb.images import decode_rgb, from_model_range, to_tensor, to_uint8
 from dipnb.pix2pix.data.pairs import to_model_tensor, to_uint8_image
 from dipnb.pix2pix.nets.util import generator_mode
 
@@ -93,7 +93,7 @@ def _as_rgb_uint8(image: Any) -> tuple[np.ndarray, str, Any]:
             t = t[0]
         if t.ndim != 3 or t.shape[0] not in (1, 3):
             raise ValueError(f"a tensor image must be 3×H×W (or 1×3×H×W) in [-1, 1], got shape {tuple(image.shape)}")
-        t01 = to_tensor((t.float().cpu() + 1) / 2, name="image (a [-1, 1] tensor)")  # NaN/inf and range rules
+        t01 = to_tensor(from_model_range(t.float().cpu()), name="image (a [-1, 1] tensor)")  # NaN/inf, range rules
         kind = "tensor"
     elif isinstance(image, np.ndarray):
         if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
@@ -112,8 +112,7 @@ def _as_rgb_uint8(image: Any) -> tuple[np.ndarray, str, Any]:
         raise TypeError(f"translate takes a PIL image, a NumPy array or a torch tensor, got {type(image).__name__}")
     if t01.shape[0] == 1:
         t01 = t01.expand(3, -1, -1)
-    u8 = (t01[:3].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return u8, kind, tuple(image.shape)
+    return to_uint8(t01[:3]), kind, tuple(image.shape)
 
 
 @torch.no_grad()

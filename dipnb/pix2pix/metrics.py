@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dipnb.images import from_model_range, to_model_range
 from dipnb.pix2pix.data.pairs import PairedImageDataset
 from dipnb.pix2pix.facades import FACADES_PALETTE, NUM_FACADES_CLASSES
 
@@ -46,7 +47,7 @@ def l1(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """Peak signal-to-noise ratio in dB for images in [-1, 1] (data range 2), averaged over the batch's pixels."""
+    """Peak signal-to-noise ratio in dB for images in [-1, 1] (data range 2): one PSNR per image, then their mean."""
     from torchmetrics.functional.image import peak_signal_noise_ratio
 
     _check_pair(pred, target, "psnr")
@@ -102,7 +103,7 @@ def labels_to_classes(
     else:
         if label_img.ndim < 3 or label_img.shape[-3] != 3:
             raise ValueError(f"a float label image must be [..., 3, H, W] in [-1, 1], got {tuple(label_img.shape)}")
-        x = (label_img.detach().float() + 1) * 127.5
+        x = from_model_range(label_img.detach().float()) * 255  # [-1, 1] → 0..255 (unrounded)
     pal = pal.to(x.device)
     if luma_weight is not None:
         if luma_weight <= 0:
@@ -170,7 +171,7 @@ def median_baseline(train_set: Any, val_set: Any) -> float:
     plain = PairedImageDataset(train_set.root, train_set.split, train_set.direction, size=val_set.size,
                                augment=False, limit=len(train_set), in_memory=True)
     targets = torch.from_numpy(plain._b if plain.direction == "AtoB" else plain._a)  # N×H×W×3 uint8
-    median = targets.median(dim=0).values.permute(2, 0, 1).float() / 127.5 - 1
+    median = to_model_range(targets.median(dim=0).values.permute(2, 0, 1))
     total = 0.0
     for i in range(len(val_set)):
         total += float((val_set[i][1] - median).abs().mean())

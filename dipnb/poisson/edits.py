@@ -24,13 +24,17 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from dipnb import checks
+from dipnb.checks import check
 from dipnb.images import to_tensor
 from dipnb.poisson.guidance import PoissonSystem, build_system, crop_with_margin, image_gradients, luminance, mixed_field
 from dipnb.poisson.mask import check_mask, place_mask
 from dipnb.poisson.operators import DIRECTIONS, bounding_box
 from dipnb.poisson.solvers import Callback, SolveInfo, solve
-from dipnb.poisson.solvers.base import real, user_stacklevel
+from dipnb.poisson.solvers.base import user_stacklevel
 
+#: Guidance fields of seamless cloning: the source's gradient (import), the larger of source and target gradients
+#: (mixed, eq. 13), the source's luminance gradient (monochrome); the blend app's picker lists these.
 MODES = ("import", "mixed", "monochrome")
 
 
@@ -62,11 +66,9 @@ def _check_images(source: Any, target: Any) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def _param(name: str, value: Any, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> float:
-    """A real-valued parameter of an edit: a finite number in the interval, else a ``ValueError``/``TypeError``."""
-    msg = real(lo, hi, lo_open, hi_open)(value)
-    if msg is not None:
-        raise (TypeError if "number" in msg else ValueError)(f"{name} {msg}")
-    return float(value)
+    """A real-valued parameter of an edit: a finite number in the interval (:func:`dipnb.checks.check`: a
+    ``TypeError`` for a non-number, a ``ValueError`` for a number outside the rule)."""
+    return float(check(name, value, checks.real(lo, hi, lo_open=lo_open, hi_open=hi_open)))
 
 
 def _check_offset(offset: Any) -> tuple[int, int]:

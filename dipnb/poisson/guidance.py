@@ -93,8 +93,9 @@ class PoissonSystem:
         t = _outside_image_zero(torch.where(self.m_m, 0.0, self.target_m), self.box)
         return torch.where(self.m, _neighbour_sum_m(t), 0.0)
 
-    def div_v(self) -> torch.Tensor:
-        """Σ_{q ∈ N_p} v_pq (the guidance part of b), zero outside Ω."""
+    def guidance_sum(self) -> torch.Tensor:
+        """Σ_{q ∈ N_p} v_pq (the guidance part of b), zero outside Ω. With v_pq = g_p − g_q this is the discrete
+        −Δg, i.e. **−div v** (eq. 7 is the discrete form of −Δf = −div v, 01's Δf = div v)."""
         return self.b - self.known_part()
 
 

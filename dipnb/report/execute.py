@@ -6,7 +6,7 @@ an edit of Markdown (prose, a formula) re-executes nothing — its outputs are m
 and an edit of one code cell re-executes that notebook only.
 
 What the code cells import is not in their text, so each *environment* gets its own cache folder, keyed by
-:func:`environment_key`: the source of :mod:`dipnb` (every file but the report builder), the profile, the
+:attr:`Environment.key` (built by :func:`environment`): the source of :mod:`dipnb` (every file but the report builder), the profile, the
 dataset the notebooks will see (the real facades' content or the synthetic set), the device, the seed and the
 torch/Python versions. Any change there starts an empty cache (stale results are never served); the last
 :data:`KEEP_ENVIRONMENTS` caches are kept, so switching back and forth between two profiles stays cheap.

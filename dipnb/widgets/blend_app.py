@@ -27,11 +27,10 @@ import torch
 from dipnb.config import figures_dir
 from dipnb.images import load_image, to_pil
 from dipnb.plots import save_figure, to_display_array
-from dipnb.poisson import seamless_clone
+from dipnb.poisson import MODES, seamless_clone
 from dipnb.poisson.polygon import PolygonState
 from dipnb.widgets.canvas import SourceCanvas, TargetCanvas
 
-MODES = ("import", "mixed", "monochrome")
 #: picker label → ``solver=`` argument of :func:`dipnb.poisson.seamless_clone`
 SOLVERS = {"fast (exact)": "auto", "Adam (live)": "adam"}
 

@@ -25,7 +25,7 @@ from PIL import Image
 
 from dipnb._io import IMAGE_EXTENSIONS, list_images
 from dipnb.config import DIRECTIONS
-from dipnb.images import decode_rgb
+from dipnb.images import decode_rgb, from_model_range, to_model_range, to_uint8
 
 __all__ = ["DIRECTIONS", "PairFileError", "PairedImageDataset", "SPLITS", "load_size", "read_pair", "split_pair",
            "to_model_tensor", "to_uint8_image"]
@@ -106,16 +106,14 @@ def _pil_resize(img: Image.Image, side: int) -> np.ndarray:
 
 def to_model_tensor(arr: np.ndarray) -> torch.Tensor:
     """uint8 H×W×3 → float32 3×H×W in [-1, 1]: x = u/127.5 − 1 (the model world's scaling)."""
-    t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float()
-    return t.div_(127.5).sub_(1.0)
+    return to_model_range(torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1))
 
 
 def to_uint8_image(t: torch.Tensor) -> np.ndarray:
     """Inverse of :func:`to_model_tensor`: a 3×H×W tensor in [-1, 1] → H×W×3 uint8, u = round((x + 1)·127.5)."""
     if t.ndim != 3:
         raise ValueError(f"expected a 3×H×W tensor, got shape {tuple(t.shape)}")
-    arr = ((t.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return arr.permute(1, 2, 0).numpy()
+    return to_uint8(from_model_range(t.detach().float().cpu()))
 
 
 # --------------------------------------------------------------------------------------------------

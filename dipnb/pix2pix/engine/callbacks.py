@@ -24,7 +24,7 @@ from torchvision.utils import make_grid
 from tqdm.auto import tqdm
 
 from dipnb._io import atomic_write
-from dipnb.images import to_uint8
+from dipnb.images import from_model_range, to_uint8
 from dipnb.pix2pix.engine.run import rng_state, write_history
 from dipnb.plots import LivePlot, in_notebook
 
@@ -96,7 +96,7 @@ def save_samples(trainer: Trainer, epoch: int) -> Any:
     rows = torch.stack([inp, tgt, out], dim=1).flatten(0, 1)  # (n·3)×C×H×W, row-major
     path = trainer.run.sample_path(epoch)
     path.parent.mkdir(parents=True, exist_ok=True)
-    grid = to_uint8(make_grid((rows + 1) / 2, nrow=3, padding=2))  # [-1, 1] → [0, 1] → uint8, black padding
+    grid = to_uint8(make_grid(from_model_range(rows), nrow=3, padding=2))  # → [0, 1] → uint8, black padding
     return atomic_write(path, lambda tmp: Image.fromarray(grid).save(tmp, format="png"))
 
 

@@ -52,10 +52,11 @@ def _composite_with_margin(system: PoissonSystem, x: torch.Tensor) -> torch.Tens
     return torch.where(ok, ring_in, Fm)
 
 
-def course_loss(system: PoissonSystem, x: torch.Tensor, div_v: torch.Tensor | None = None) -> torch.Tensor:
-    """The course's loss: mean over Ω of (−ΔF − div v)², Δ by ``conv2d`` on the composite F."""
+def course_loss(system: PoissonSystem, x: torch.Tensor, guidance_sum: torch.Tensor | None = None) -> torch.Tensor:
+    """The course's loss: mean over Ω of (ΔF − div v)², Δ by ``conv2d`` on the composite F; computed as
+    (−ΔF − Σ_q v_pq)² with Σ_q v_pq = −div v (:meth:`PoissonSystem.guidance_sum`)."""
     F = _composite_with_margin(system, x)
-    r = (-laplacian_conv(F) - (system.div_v() if div_v is None else div_v))[:, system.m]
+    r = (-laplacian_conv(F) - (system.guidance_sum() if guidance_sum is None else guidance_sum))[:, system.m]
     return (r * r).mean()
 
 
@@ -82,10 +83,10 @@ def _run_course(system, x0, lr, max_steps, loss_tol, patience, monitor):
     opt = torch.optim.Adam([x], lr=lr)
     losses: list[float] = []
     stopped, step = False, 0
-    div_v = system.div_v()
+    guidance_sum = system.guidance_sum()
     for step in range(1, max_steps + 1):
         opt.zero_grad(set_to_none=True)
-        loss = course_loss(system, x, div_v)
+        loss = course_loss(system, x, guidance_sum)
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))

@@ -11,7 +11,6 @@ an option a solver does not take is refused, never ignored.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from typing import Any
 
 import torch
 
+from dipnb import checks
+from dipnb.checks import Rule
 from dipnb.poisson.guidance import PoissonSystem
 from dipnb.poisson.operators import apply_A
 
@@ -94,45 +95,25 @@ class Monitor:
 # ------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Option:
-    """One solver option: its default and a check ``check(value) -> str | None`` (an error text or None)."""
+    """One solver option: its default and a check ``check(value) -> str | None`` (an error text or None; a
+    :class:`dipnb.checks.Rule` is one)."""
 
     default: Any
     check: Callable[[Any], str | None]
     doc: str = ""
 
 
-def integer(lo: int, hi: int | None = None) -> Callable[[Any], str | None]:
-    """Check: an int in ``[lo, hi]``."""
-    def check(v: Any) -> str | None:
-        if isinstance(v, bool) or not isinstance(v, int):
-            return f"must be an int, got {v!r}"
-        if v < lo or (hi is not None and v > hi):
-            return f"must be an int ≥ {lo}" + (f" and ≤ {hi}" if hi is not None else "") + f", got {v}"
-        return None
-    return check
+def integer(lo: int, hi: int | None = None) -> Rule:
+    """Check: an int in ``[lo, hi]`` (:func:`dipnb.checks.integer`)."""
+    return checks.integer(lo, hi)
 
 
-def real(lo: float, hi: float, lo_open: bool = True, hi_open: bool = False,
-         optional: bool = False) -> Callable[[Any], str | None]:
-    """Check: a finite real number in the interval given (``None`` allowed when ``optional``)."""
-    def check(v: Any) -> str | None:
-        if v is None and optional:
-            return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return f"must be a number, got {v!r}"
-        if not math.isfinite(v):
-            return f"must be finite, got {v!r}"
-        if (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi):
-            return (f"must be in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}, got {v!r}")
-        return None
-    return check
+def real(lo: float, hi: float, lo_open: bool = True, hi_open: bool = False, optional: bool = False) -> Rule:
+    """Check: a finite real number in the interval given, open at ``lo`` by default (:func:`dipnb.checks.real`)."""
+    return checks.real(lo, hi, lo_open=lo_open, hi_open=hi_open, optional=optional)
 
 
-def choice(*values: Any) -> Callable[[Any], str | None]:
-    """Check: one of ``values``."""
-    def check(v: Any) -> str | None:
-        return None if v in values else f"must be one of {', '.join(map(repr, values))}, got {v!r}"
-    return check
+choice = checks.choice  #: Check: one of the values given (:func:`dipnb.checks.choice`).
 
 
 @dataclass(frozen=True)
