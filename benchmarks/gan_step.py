@@ -1,6 +1,6 @@
 """One pix2pix GAN training step at 256², batch 1: dipnb's GANTask vs the anchor's step, in the same run.
 
-The anchor (:mod:`dipnb.pix2pix.reference`) is a faithful re-creation of junyanz/pytorch-CycleGAN-and-pix2pix (``networks.py``:
+The anchor (:mod:`dipnb.pix2pix.anchor`) is a faithful re-creation of junyanz/pytorch-CycleGAN-and-pix2pix (``networks.py``:
 UnetGenerator/UnetSkipConnectionBlock with in-place LeakyReLU, NLayerDiscriminator, GANLoss with registered
 label buffers; ``pix2pix_model.optimize_parameters``: forward G; D on fake.detach() and real, backward D, step;
 freeze D; D on fake, G loss = GAN + 100·L1, backward, step), with the repo's ``zero_grad()``.
@@ -21,7 +21,7 @@ import time
 import torch
 
 from dipnb.config import TrainConfig
-from dipnb.pix2pix.reference import AnchorPix2Pix
+from dipnb.pix2pix.anchor import AnchorPix2Pix
 from dipnb.pix2pix.tasks import GANTask
 
 

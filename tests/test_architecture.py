@@ -1,4 +1,4 @@
-"""The package's shape (issue 11): the import layers hold, no module is too long, imports sit at module level."""
+"""The package's shape: the import layers hold, no module is too long, imports sit at module level."""
 
 from __future__ import annotations
 

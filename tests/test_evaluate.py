@@ -56,10 +56,10 @@ def test_fcn_score_resizes_to_the_segmenter_size() -> None:
         ev.fcn_score(seg, labels, labels[:1])
 
 
-def test_evaluate_translator_rows() -> None:
+def test_score_translators_rows() -> None:
     labels, cls = label_maps(4)
     const = torch.zeros_like(labels)
-    rows = ev.evaluate_translator({"perfect": labels.clone(), "grey": const}, labels, labels, nn.Identity())
+    rows = ev.score_translators({"perfect": labels.clone(), "grey": const}, labels, labels, nn.Identity())
     real, perfect, grey = rows
     assert real["model"] == "real photos" and real["FCN pixel acc."] == 1.0
     assert perfect["L1"] == 0 and perfect["SSIM"] == pytest.approx(1.0) and perfect["FCN pixel acc."] == 1.0

@@ -18,7 +18,7 @@ from dipnb.pix2pix.tasks import (
     generator_step,
     pix2pix_step,
 )
-from dipnb.pix2pix import reference as anchor_module
+from dipnb.pix2pix import anchor as anchor_module
 from dipnb.config import TrainConfig, lr_factor
 from dipnb.pix2pix.nets import PatchGAN, UNetGenerator, init_weights
 
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_anchor():
-    """The re-created reference implementation (dipnb.pix2pix.reference) that benchmarks/gan_step.py times against."""
+    """The re-created reference implementation (dipnb.pix2pix.anchor) that benchmarks/gan_step.py times against."""
     return anchor_module
 
 

@@ -1,7 +1,5 @@
-"""Issue 12, the pix2pix / CLI / config side: every bad input gets a clear, early error; faults lose nothing.
-
-One test per class of fault; each failed on the main branch before the fix.
-"""
+"""pix2pix, its command lines and settings under bad input and faults: every bad input gets a clear, early
+error; an interruption loses nothing. One test per class of fault."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""Issue 12, Poisson side: each class of silent garbage or late error, with the message a user now sees.
+"""The Poisson core under bad input: each class of silent garbage or late error, with the message a user sees.
 
 Classes: floats on another scale; sizes over budget (checked before any conversion); solver options out of
 range, unknown, or not converged; edit parameters (type, finiteness, range) and finite results; inputs that
-require grad; polygon vertices far outside the image. Plus the solver contract of issue 11 (one registry, one
-signature, options validated per solver, "auto" decided by Ω alone, the callback always honoured).
+require grad; polygon vertices far outside the image. Plus the solver contract (one registry, one signature,
+options validated per solver, "auto" decided by Ω alone, the callback always honoured).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from dipnb.pix2pix.tasks import build_generator
 __all__ = [
     "SEGMENTER_FORMAT",
     "SegmenterMissingError",
-    "evaluate_translator",
+    "score_translators",
     "fcn_score",
     "format_table",
     "generate",
@@ -234,7 +234,7 @@ def load_pairs(data: str | os.PathLike, split: str, direction: str, size: int, l
 
 
 @torch.no_grad()
-def evaluate_translator(
+def score_translators(
     generators: Mapping[str, nn.Module | torch.Tensor],
     inputs: torch.Tensor,
     targets: torch.Tensor,
@@ -273,7 +273,7 @@ def _fcn_cols(score: Mapping[str, float]) -> dict[str, float]:
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A Markdown table of :func:`evaluate_translator` rows."""
+    """A Markdown table of :func:`score_translators` rows."""
     if not rows:
         return ""
     cols = list(dict.fromkeys(k for r in rows for k in r))

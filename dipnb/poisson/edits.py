@@ -30,7 +30,7 @@ from dipnb.images import to_tensor
 from dipnb.poisson.guidance import PoissonSystem, build_system, crop_with_margin, image_gradients, luminance, mixed_field
 from dipnb.poisson.mask import check_mask, place_mask
 from dipnb.poisson.operators import DIRECTIONS, bounding_box
-from dipnb.poisson.solvers import Callback, SolveInfo, solve
+from dipnb.poisson.solvers import SolveInfo, StepCallback, solve
 from dipnb.poisson.solvers.base import user_stacklevel
 
 #: Guidance fields of seamless cloning: the source's gradient (import), the larger of source and target gradients
@@ -128,7 +128,7 @@ def _clone_problem(src: torch.Tensor, tgt: torch.Tensor, m: torch.Tensor, offset
 
 
 def solve_problem(problem: Problem, solver: str = "auto", return_info: bool = False, *,
-                  callback: Callback | None = None, **options: Any):
+                  callback: StepCallback | None = None, **options: Any):
     """Solve a :class:`Problem` and compose the result (see :func:`seamless_clone` for the options).
 
     ``callback(step, image, value)`` receives the full composited image (``C×H_t×W_t``)."""

@@ -11,7 +11,7 @@ from dipnb.checks import Rule
 from dipnb.config import TrainConfig, set_threads
 from dipnb.pix2pix.cli.common import THREADS, USER_ERRORS, checked, report
 from dipnb.pix2pix.scoring import (
-    evaluate_translator,
+    score_translators,
     format_table,
     load_generator,
     load_pairs,
@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             gens[Path(run).name], cfg = G, c
         inputs, targets = load_pairs(cfg.data, args.split, cfg.direction, cfg.size, args.limit)
         seg = load_segmenter(cfg.data, cfg.size, args.device) if cfg.direction == "BtoA" else None
-        rows = evaluate_translator(gens, inputs, targets, seg, cfg.direction, train_mode=args.train_mode)
+        rows = score_translators(gens, inputs, targets, seg, cfg.direction, train_mode=args.train_mode)
         print(f"{args.split} split of {cfg.data}, {len(inputs)} images, {cfg.size}², {cfg.direction}")
         print(format_table(rows))
     except USER_ERRORS as exc:

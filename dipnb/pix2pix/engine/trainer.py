@@ -257,7 +257,7 @@ class Trainer:
         return len(self._index_lists(0))
 
     @torch.no_grad()
-    def evaluate(self, dataset: Any = None) -> float:
+    def val_l1(self, dataset: Any = None) -> float:
         """Mean |G(x) − y| over every pixel of ``dataset`` (default: the val split); all ranks together."""
         dataset = self.val_set if dataset is None else dataset
         d = self.runtime.dist
@@ -344,7 +344,7 @@ class Trainer:
                 task.end_epoch()
                 self.runtime.sync_buffers(task.models.values())
                 task.train(False)
-                val = self.evaluate()
+                val = self.val_l1()
                 self._check_finite({"val L1": val}, f"in validation after epoch {epoch + 1}")
                 row: dict[str, Any] = {"epoch": epoch + 1, **train, "val L1": val, "lr": lr,
                                        "seconds": time.perf_counter() - t0}

@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["UNetGenerator", "unet_num_downs"]
+__all__ = ["SkipBlock", "UNetGenerator", "unet_num_downs"]
 
 
 def unet_num_downs(size: int) -> int:
@@ -42,7 +42,7 @@ def unet_num_downs(size: int) -> int:
     return int(math.log2(size))
 
 
-class _SkipBlock(nn.Module):
+class SkipBlock(nn.Module):
     """One level of the U-Net: ``x ↦ [LeakyReLU(x), up(sub(down(LeakyReLU(x))))]`` (channel concatenation).
 
     The outermost level returns ``up(sub(down(x)))`` only (no skip, no LeakyReLU on the input image).
@@ -123,13 +123,13 @@ class UNetGenerator(nn.Module):
             )
         self.in_ch, self.out_ch, self.ngf, self.num_downs, self.dropout = in_ch, out_ch, ngf, num_downs, dropout
         self.skips = skips
-        block = _SkipBlock(ngf * 8, ngf * 8, innermost=True, skip=skips)
+        block = SkipBlock(ngf * 8, ngf * 8, innermost=True, skip=skips)
         for _ in range(num_downs - 5):
-            block = _SkipBlock(ngf * 8, ngf * 8, sub=block, dropout=dropout, skip=skips)
-        block = _SkipBlock(ngf * 4, ngf * 8, sub=block, skip=skips)
-        block = _SkipBlock(ngf * 2, ngf * 4, sub=block, skip=skips)
-        block = _SkipBlock(ngf, ngf * 2, sub=block, skip=skips)
-        self.model = _SkipBlock(out_ch, ngf, in_nc=in_ch, sub=block, outermost=True)
+            block = SkipBlock(ngf * 8, ngf * 8, sub=block, dropout=dropout, skip=skips)
+        block = SkipBlock(ngf * 4, ngf * 8, sub=block, skip=skips)
+        block = SkipBlock(ngf * 2, ngf * 4, sub=block, skip=skips)
+        block = SkipBlock(ngf, ngf * 2, sub=block, skip=skips)
+        self.model = SkipBlock(out_ch, ngf, in_nc=in_ch, sub=block, outermost=True)
 
     @property
     def multiple(self) -> int:

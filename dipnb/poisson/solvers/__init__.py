@@ -16,8 +16,8 @@ import torch
 
 from dipnb.poisson.guidance import PoissonSystem
 from dipnb.poisson.solvers.adam import ADAM, solve_adam
-from dipnb.poisson.solvers.base import (Callback, ConvergenceWarning, Monitor, NotConvergedError, SolveInfo,
-                                        Solver, relative_residual, user_stacklevel)
+from dipnb.poisson.solvers.base import (ConvergenceWarning, Monitor, NotConvergedError, SolveInfo, Solver,
+                                        StepCallback, relative_residual, user_stacklevel)
 from dipnb.poisson.solvers.dst import DST, is_rectangle, solve_dst
 from dipnb.poisson.solvers.mgpcg import MGPCG, MGPreconditioner, solve_mgpcg
 
@@ -40,7 +40,7 @@ def choose(system: PoissonSystem, solver: str = "auto") -> tuple[Solver, str]:
 
 
 def solve(system: PoissonSystem, solver: str = "auto", *, x0: torch.Tensor | None = None,
-          callback: Callback | None = None, callback_every: int | None = None, strict: bool = False,
+          callback: StepCallback | None = None, callback_every: int | None = None, strict: bool = False,
           **options: Any) -> tuple[torch.Tensor, SolveInfo]:
     """Solve ``system`` with the named solver; returns values on the box (``C×h×w``) and a :class:`SolveInfo`.
 
@@ -82,6 +82,6 @@ def solve(system: PoissonSystem, solver: str = "auto", *, x0: torch.Tensor | Non
     return x, info
 
 
-__all__ = ["REGISTRY", "SOLVERS", "Callback", "ConvergenceWarning", "MGPreconditioner", "NotConvergedError",
-           "SolveInfo", "Solver", "choose", "is_rectangle", "relative_residual", "solve", "solve_adam", "solve_dst",
+__all__ = ["REGISTRY", "SOLVERS", "ConvergenceWarning", "MGPreconditioner", "NotConvergedError", "SolveInfo",
+           "Solver", "StepCallback", "choose", "is_rectangle", "relative_residual", "solve", "solve_adam", "solve_dst",
            "solve_mgpcg"]

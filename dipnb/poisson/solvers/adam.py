@@ -36,7 +36,7 @@ from dipnb.poisson.solvers.base import Monitor, Option, SolveInfo, Solver, choic
 from dipnb.poisson.solvers.mgpcg import MGPreconditioner, prolong, restrict
 
 
-def _composite_with_margin(system: PoissonSystem, x: torch.Tensor) -> torch.Tensor:
+def composite_with_margin(system: PoissonSystem, x: torch.Tensor) -> torch.Tensor:
     """F on the box plus a 1-px ring: x inside Ω, f* elsewhere; beyond the image, the nearest pixel of F."""
     F_in = torch.where(system.m, x, system.target)
     Fm = torch.nn.functional.pad(F_in[None], (1, 1, 1, 1), mode="replicate")[0]
@@ -55,7 +55,7 @@ def _composite_with_margin(system: PoissonSystem, x: torch.Tensor) -> torch.Tens
 def course_loss(system: PoissonSystem, x: torch.Tensor, guidance_sum: torch.Tensor | None = None) -> torch.Tensor:
     """The course's loss: mean over Ω of (ΔF − div v)², Δ by ``conv2d`` on the composite F; computed as
     (−ΔF − Σ_q v_pq)² with Σ_q v_pq = −div v (:meth:`PoissonSystem.guidance_sum`)."""
-    F = _composite_with_margin(system, x)
+    F = composite_with_margin(system, x)
     r = (-laplacian_conv(F) - (system.guidance_sum() if guidance_sum is None else guidance_sum))[:, system.m]
     return (r * r).mean()
 
@@ -214,4 +214,4 @@ ADAM = Solver("adam", solve_adam, {
 }, callback_every=100, summary="gradient descent: the course's method or the fixed one (notebook 03)")
 
 
-__all__ = ["ADAM", "course_loss", "course_start", "energy_and_gradient", "multiscale_expand", "multiscale_grads", "solve_adam"]
+__all__ = ["ADAM", "composite_with_margin", "course_loss", "course_start", "energy_and_gradient", "multiscale_expand", "multiscale_grads", "solve_adam"]

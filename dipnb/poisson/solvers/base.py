@@ -26,7 +26,7 @@ from dipnb.poisson.operators import apply_A
 #: ``callback(step, x, value) -> bool | None``: ``x`` is the current estimate (values on Ω's box for
 #: :func:`~dipnb.poisson.solvers.solve`, the full composited image for the edits); ``value`` is the relative
 #: residual (mgpcg, dst) or the loss (adam). Returning True stops the run early.
-Callback = Callable[[int, torch.Tensor, float], Any]
+StepCallback = Callable[[int, torch.Tensor, float], Any]
 
 
 class ConvergenceWarning(UserWarning):
@@ -80,7 +80,7 @@ class Monitor:
     """The user's callback, called every ``every`` steps: ``monitor.due(step)`` tells a solver whether to build
     the estimate for it, ``monitor(step, x, value)`` calls it and returns True when it asks to stop."""
 
-    def __init__(self, callback: Callback | None = None, every: int = 1) -> None:
+    def __init__(self, callback: StepCallback | None = None, every: int = 1) -> None:
         self.callback, self.every = callback, every
 
     def due(self, step: int) -> bool:
@@ -150,5 +150,5 @@ class Solver:
         return out
 
 
-__all__ = ["Callback", "ConvergenceWarning", "Monitor", "NotConvergedError", "Option", "SolveInfo", "Solver",
+__all__ = ["ConvergenceWarning", "Monitor", "NotConvergedError", "Option", "SolveInfo", "Solver", "StepCallback",
            "choice", "integer", "real", "relative_residual", "user_stacklevel"]

@@ -1,4 +1,4 @@
-"""The reference pix2pix step re-created: junyanz/pytorch-CycleGAN-and-pix2pix, for tests and benchmarks.
+"""The anchor: the reference pix2pix step (junyanz/pytorch-CycleGAN-and-pix2pix) re-created, for tests and benchmarks.
 
 A faithful re-creation of the reference implementation's ``models/networks.py`` (UnetGenerator /
 UnetSkipConnectionBlock with in-place LeakyReLU, NLayerDiscriminator, GANLoss with registered label buffers,
