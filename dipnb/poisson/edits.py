@@ -29,7 +29,7 @@ from dipnb.checks import check
 from dipnb.images import to_tensor
 from dipnb.poisson.guidance import PoissonSystem, build_system, crop_with_margin, image_gradients, luminance, mixed_field
 from dipnb.poisson.mask import check_mask, place_mask
-from dipnb.poisson.operators import DIRECTIONS, bounding_box
+from dipnb.poisson.operators import DIRECTIONS, bounding_box, inner, neighbour
 from dipnb.poisson.solvers import SolveInfo, StepCallback, solve
 from dipnb.poisson.solvers.base import user_stacklevel
 
@@ -123,7 +123,7 @@ def _clone_problem(src: torch.Tensor, tgt: torch.Tensor, m: torch.Tensor, offset
         if mode == "monochrome":
             g = luminance(g).expand_as(t)
         system = build_system(t, m_m, box, guide_m=g)
-        x0 = g[..., 1:-1, 1:-1]
+        x0 = inner(g)
     return Problem(system, tgt, x0)
 
 
@@ -240,10 +240,8 @@ def _box_of(m: torch.Tensor) -> tuple[int, int, int, int]:
 
 def image_gradients_or(a: torch.Tensor) -> torch.Tensor:
     """For a 0/1 map cropped with a 1-px margin: [a_p = 1 or a_q = 1] for the 4 neighbours, ``4×1×h×w``."""
-    centre = a[..., 1:-1, 1:-1]
-    h, w = centre.shape[-2:]
-    outs = [torch.maximum(centre, a[..., 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]) for dy, dx in DIRECTIONS]
-    return torch.stack(outs)
+    centre = inner(a)
+    return torch.stack([torch.maximum(centre, neighbour(a, d)) for d in DIRECTIONS])
 
 
 def illumination_change(image: Any, mask: Any, alpha: float = 0.2, beta: float = 0.2, *, eps: float = 1e-3,
@@ -269,16 +267,14 @@ def illumination_change(image: Any, mask: Any, alpha: float = 0.2, beta: float =
     gy = (L[..., 2:, 1:-1] - L[..., :-2, 1:-1]) * 0.5
     gx = (L[..., 1:-1, 2:] - L[..., 1:-1, :-2]) * 0.5
     norm = torch.sqrt(gx * gx + gy * gy)  # C×(h+2)×(w+2): |∇f| on the box with a 1-px margin
-    inner = norm[..., 1:-1, 1:-1][:, m[y0:y0 + h, x0:x0 + w]]
-    a = (alpha * inner.mean(dim=1)).clamp_min(1e-12).view(-1, 1, 1)
+    on_omega = inner(norm)[:, m[y0:y0 + h, x0:x0 + w]]
+    a = (alpha * on_omega.mean(dim=1)).clamp_min(1e-12).view(-1, 1, 1)
     factor = a ** beta * norm.clamp_min(1e-6) ** (-beta)
 
     def field(t: torch.Tensor) -> torch.Tensor:  # t: log-image crop with a 1-px margin
         v = image_gradients(t)
-        centre = factor[..., 1:-1, 1:-1]
-        hh, ww = centre.shape[-2:]
-        f_pq = torch.stack([0.5 * (centre + factor[..., 1 + dy:1 + dy + hh, 1 + dx:1 + dx + ww])
-                            for dy, dx in DIRECTIONS])
+        centre = inner(factor)
+        f_pq = torch.stack([0.5 * (centre + neighbour(factor, d)) for d in DIRECTIONS])
         return v * f_pq
 
     pb = field_problem(logi, m, field)

@@ -12,11 +12,10 @@ A guidance field is stored per *edge*: ``v[d]`` (``C×h×w``) holds v_pq for q =
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from dipnb.poisson.operators import DIRECTIONS, Box, in_image
+from dipnb.poisson.operators import (DIRECTIONS, Box, PoissonSystem, in_image, inner, neighbour, neighbour_sum,
+                                     zero_outside_image)
 
 #: Rec. 601 luma weights (as OpenCV's RGB→gray).
 LUMA = (0.299, 0.587, 0.114)
@@ -42,17 +41,10 @@ def crop_with_margin(img: torch.Tensor, y0: int, x0: int, h: int, w: int, margin
     return img.index_select(-2, rows).index_select(-1, cols)
 
 
-def _shifted(a: torch.Tensor, d: tuple[int, int]) -> torch.Tensor:
-    """From a crop with a 1-px margin, the values at q = p + d for every p of the inner box."""
-    dy, dx = d
-    h, w = a.shape[-2] - 2, a.shape[-1] - 2
-    return a[..., 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
-
-
 def image_gradients(a: torch.Tensor) -> torch.Tensor:
     """``a_p − a_q`` for the 4 neighbours, from a crop with a 1-px margin: ``4×C×h×w``."""
-    centre = a[..., 1:-1, 1:-1]
-    return torch.stack([centre - _shifted(a, d) for d in DIRECTIONS])
+    centre = inner(a)
+    return torch.stack([centre - neighbour(a, d) for d in DIRECTIONS])
 
 
 def mixed_field(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -61,69 +53,10 @@ def mixed_field(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return torch.where(vt.abs() > vg.abs(), vt, vg)
 
 
-@dataclass
-class PoissonSystem:
-    """Eq. 7 on the box ``box`` of the target: unknowns are the pixels of Ω (``m``).
-
-    ``b`` (``C×h×w``) is zero outside Ω; ``D`` = |N_p|; ``target`` is f* on the box (for composition).
-    """
-
-    box: Box
-    m: torch.Tensor  # bool h×w
-    D: torch.Tensor  # float h×w
-    b: torch.Tensor  # C×h×w
-    target_m: torch.Tensor  # C×(h+2)×(w+2), f* with a 1-px margin (replicated beyond the image)
-    m_m: torch.Tensor  # bool (h+2)×(w+2), Ω with a 1-px margin
-
-    @property
-    def target(self) -> torch.Tensor:
-        """f* on the box."""
-        return self.target_m[..., 1:-1, 1:-1]
-
-    @property
-    def mf(self) -> torch.Tensor:
-        return self.m.to(self.b.dtype)
-
-    @property
-    def unknowns(self) -> int:
-        return int(self.m.sum()) * self.b.shape[0]
-
-    def known_part(self) -> torch.Tensor:
-        """Σ_{q ∈ N_p \\ Ω} f*_q (the Dirichlet part of b), zero outside Ω."""
-        t = _outside_image_zero(torch.where(self.m_m, 0.0, self.target_m), self.box)
-        return torch.where(self.m, _neighbour_sum_m(t), 0.0)
-
-    def guidance_sum(self) -> torch.Tensor:
-        """Σ_{q ∈ N_p} v_pq (the guidance part of b), zero outside Ω. With v_pq = g_p − g_q this is the discrete
-        −Δg, i.e. **−div v** (eq. 7 is the discrete form of −Δf = −div v, 01's Δf = div v)."""
-        return self.b - self.known_part()
-
-
-def _outside_image_zero(a_m: torch.Tensor, box: Box) -> torch.Tensor:
-    """Zero the margin rows/columns of a crop-with-margin that lie outside the image (in place)."""
-    if box.y0 == 0:
-        a_m[..., 0, :] = 0
-    if box.y0 + box.h == box.H:
-        a_m[..., -1, :] = 0
-    if box.x0 == 0:
-        a_m[..., :, 0] = 0
-    if box.x0 + box.w == box.W:
-        a_m[..., :, -1] = 0
-    return a_m
-
-
-def _neighbour_sum_m(a_m: torch.Tensor) -> torch.Tensor:
-    """Σ of the 4 neighbours for every inner pixel of a crop with a 1-px margin."""
-    t = a_m[..., :-2, 1:-1] + a_m[..., 2:, 1:-1]
-    t += a_m[..., 1:-1, :-2]
-    t += a_m[..., 1:-1, 2:]
-    return t
-
-
 def build_system(target_m: torch.Tensor, m_m: torch.Tensor, box: Box, v: torch.Tensor | None = None,
                  guide_m: torch.Tensor | None = None) -> PoissonSystem:
-    """Assemble eq. 7 from f* and Ω cropped with a 1-px margin, and either a guidance field ``v``
-    (4×C×h×w) or a guide image ``guide_m`` (C×(h+2)×(w+2), v_pq = G_p − G_q).
+    """Assemble eq. 7 from f* and Ω cropped with a 1-px margin (``target_m``, ``m_m``: "_m" = with margin), and
+    either a guidance field ``v`` (4×C×h×w) or a guide image ``guide_m`` (C×(h+2)×(w+2), v_pq = G_p − G_q).
 
     b_p = Σ_{q ∈ N_p} ( [q ∉ Ω] f*_q + v_pq ) over the neighbours q that lie inside the image. With a guide
     image this is b_p = |N_p| G_p + Σ_{q ∈ N_p} ([q ∉ Ω] f*_q − G_q): a handful of whole-array operations.
@@ -131,19 +64,19 @@ def build_system(target_m: torch.Tensor, m_m: torch.Tensor, box: Box, v: torch.T
     if (v is None) == (guide_m is None):
         raise ValueError("give exactly one of v (guidance field) or guide_m (guide image)")
     inside = in_image(box.y0, box.x0, box.h, box.w, box.H, box.W, device=target_m.device)  # 4×h×w
-    m = m_m[1:-1, 1:-1]
+    m = inner(m_m)
     D = inside.sum(0).to(target_m.dtype)
     if guide_m is not None:
         t = torch.where(m_m, -guide_m, target_m - guide_m)  # [q ∉ Ω] f*_q − G_q
-        b = _neighbour_sum_m(_outside_image_zero(t, box))
-        b.addcmul_(D, guide_m[..., 1:-1, 1:-1])
+        b = neighbour_sum(zero_outside_image(t, box))
+        b.addcmul_(D, inner(guide_m))
     else:
-        t = _outside_image_zero(torch.where(m_m, 0.0, target_m), box)
-        b = _neighbour_sum_m(t)
+        t = zero_outside_image(torch.where(m_m, 0.0, target_m), box)
+        b = neighbour_sum(t)
         for k in range(4):
             b += torch.where(inside[k], v[k], 0.0)
     b = torch.where(m, b, 0.0)
-    return PoissonSystem(box=box, m=m.contiguous(), D=D, b=b, target_m=target_m, m_m=m_m)
+    return PoissonSystem(box=box, m=m.contiguous(), D=D, b=b, target_with_margin=target_m, omega_with_margin=m_m)
 
 
 __all__ = ["LUMA", "PoissonSystem", "build_system", "crop_with_margin", "image_gradients", "luminance",

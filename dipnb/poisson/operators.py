@@ -7,7 +7,9 @@ For a pixel p ∈ Ω with N_p its 4-neighbours *inside the image*,
 The unknowns live on a box (the bounding box of Ω) as a ``C×h×w`` tensor that is **zero outside Ω**, so
 ``A u = m ∘ (D ∘ u − S u)`` where ``D = |N_p|`` (4 inside the image, 3 or 2 at its border), ``S u`` is the sum
 of the four shifted copies of ``u`` (slicing, no convolution) and ``m`` is Ω's indicator. Everything here is
-plain tensor code and runs on the device of its inputs.
+plain tensor code and runs on the device of its inputs. :class:`PoissonSystem` (A's ``D``, ``m`` and the
+right-hand side ``b`` of one problem) lives here, beside the operator; the margin-space helpers (:func:`inner`,
+:func:`neighbour`, :func:`neighbour_sum`) are the one place that slices a box grown by one pixel.
 """
 
 from __future__ import annotations
@@ -116,5 +118,88 @@ def assemble_dense(mask: torch.Tensor, D: torch.Tensor, scale: float = 1.0,
     return A * scale, idx
 
 
-__all__ = ["DIRECTIONS", "Box", "apply_A", "assemble_dense", "bounding_box", "in_image", "laplacian_conv",
-           "laplacian_slice"]
+# ------------------------------------------------------------------------------------------------------------
+# Margin space: a box grown by one pixel on every side ("_m" / "with margin" arrays, C×(h+2)×(w+2))
+# ------------------------------------------------------------------------------------------------------------
+def inner(a_m: torch.Tensor) -> torch.Tensor:
+    """The box itself (the inner ``h×w``) of an array with a 1-px margin."""
+    return a_m[..., 1:-1, 1:-1]
+
+
+def neighbour(a_m: torch.Tensor, d: tuple[int, int]) -> torch.Tensor:
+    """From an array with a 1-px margin, the values at q = p + d for every p of the box (``d`` from
+    :data:`DIRECTIONS`)."""
+    dy, dx = d
+    h, w = a_m.shape[-2] - 2, a_m.shape[-1] - 2
+    return a_m[..., 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+
+
+@dataclass
+class PoissonSystem:
+    """Eq. 7 on the box ``box`` of the target: unknowns are the pixels of Ω (``m``), the operator is :func:`apply_A`.
+
+    ``b`` (``C×h×w``) is zero outside Ω; ``D`` = |N_p|; ``target`` is f* on the box (for composition). "With
+    margin" arrays are the box grown by one pixel on every side (the neighbours of the box's border pixels):
+    ``target_with_margin`` (``C×(h+2)×(w+2)``, f*, replicated beyond the image) and ``omega_with_margin``.
+    """
+
+    box: Box
+    m: torch.Tensor  # bool h×w: Ω on the box
+    D: torch.Tensor  # float h×w: |N_p|
+    b: torch.Tensor  # C×h×w
+    target_with_margin: torch.Tensor  # C×(h+2)×(w+2), f* with a 1-px margin (replicated beyond the image)
+    omega_with_margin: torch.Tensor  # bool (h+2)×(w+2), Ω with a 1-px margin
+
+    @property
+    def target(self) -> torch.Tensor:
+        """f* on the box."""
+        return inner(self.target_with_margin)
+
+    @property
+    def omega_float(self) -> torch.Tensor:
+        """Ω's indicator (``m``) as 0/1 in ``b``'s dtype, the mask :func:`apply_A` multiplies by."""
+        return self.m.to(self.b.dtype)
+
+    # The short names the solvers were written with (target_m, m_m, mf), kept while they are being rewritten.
+    target_m = property(lambda self: self.target_with_margin)
+    m_m = property(lambda self: self.omega_with_margin)
+    mf = property(lambda self: self.omega_float)
+
+    @property
+    def unknowns(self) -> int:
+        return int(self.m.sum()) * self.b.shape[0]
+
+    def known_part(self) -> torch.Tensor:
+        """Σ_{q ∈ N_p \\ Ω} f*_q (the Dirichlet part of b), zero outside Ω."""
+        t = zero_outside_image(torch.where(self.omega_with_margin, 0.0, self.target_with_margin), self.box)
+        return torch.where(self.m, neighbour_sum(t), 0.0)
+
+    def guidance_sum(self) -> torch.Tensor:
+        """Σ_{q ∈ N_p} v_pq (the guidance part of b), zero outside Ω. With v_pq = g_p − g_q this is the discrete
+        −Δg, i.e. **−div v** (eq. 7 is the discrete form of −Δf = −div v, 01's Δf = div v)."""
+        return self.b - self.known_part()
+
+
+def zero_outside_image(a_m: torch.Tensor, box: Box) -> torch.Tensor:
+    """Zero the margin rows/columns of a crop-with-margin that lie outside the image (in place)."""
+    if box.y0 == 0:
+        a_m[..., 0, :] = 0
+    if box.y0 + box.h == box.H:
+        a_m[..., -1, :] = 0
+    if box.x0 == 0:
+        a_m[..., :, 0] = 0
+    if box.x0 + box.w == box.W:
+        a_m[..., :, -1] = 0
+    return a_m
+
+
+def neighbour_sum(a_m: torch.Tensor) -> torch.Tensor:
+    """Σ of the 4 neighbours for every inner pixel of a crop with a 1-px margin."""
+    t = a_m[..., :-2, 1:-1] + a_m[..., 2:, 1:-1]
+    t += a_m[..., 1:-1, :-2]
+    t += a_m[..., 1:-1, 2:]
+    return t
+
+
+__all__ = ["DIRECTIONS", "Box", "PoissonSystem", "apply_A", "assemble_dense", "bounding_box", "in_image", "inner",
+           "laplacian_conv", "laplacian_slice", "neighbour", "neighbour_sum", "zero_outside_image"]
