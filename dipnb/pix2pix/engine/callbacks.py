@@ -115,7 +115,8 @@ class LiveLossPlot(Callback):
         cfg = trainer.config
         show = in_notebook() if self.display is None else self.display
         loss = (f"cGAN + {cfg.lambda_l1:g}·L1" if cfg.lambda_l1 else "cGAN") if cfg.gan else "L1"
-        self.plot = LivePlot(trainer.task.plot_series(), xlabel="epoch", title=f"{cfg.model} {cfg.direction}, {loss}",
+        model = trainer.model_name.rsplit(".", 1)[-1] if trainer.model_name else cfg.model  # the student's class
+        self.plot = LivePlot(trainer.task.plot_series(), xlabel="epoch", title=f"{model} {cfg.direction}, {loss}",
                              ylims=trainer.task.plot_limits(), rate_key="lr", time_key="seconds",
                              display=show)
         for row in trainer.history:
