@@ -91,7 +91,8 @@ class TrainConfig:
     ``lr=None`` means 1e-3 (the FCN with L1, as the course template's train.py) or 2e-4 (pix2pix GAN).
     """
 
-    data: str = _f("facades", "dataset folder with train/ and val/ (pix2pix format), or 'facades'", kind=str)
+    data: str = _f("facades", "dataset folder with train/ and val/ (pix2pix format), or a pix2pix dataset's name: "
+                   "facades, cityscapes, maps, edges2shoes, edges2handbags, night2day", kind=str)
     direction: str = _f("AtoB", "AtoB: left half → right half (facades photo→labels); BtoA: the reverse",
                         kind=str, choices=DIRECTIONS)
     model: str = _f("fcn", "fcn (the FCN of notebooks 05–06) or unet (pix2pix's generator)", kind=str, choices=MODELS)
