@@ -65,8 +65,8 @@ def test_course_start_is_point_nine_target_plus_point_one_source():
 
 
 def test_profiles_never_exceed_the_templates_steps():
-    """ci/cpu may cap the loop; no profile runs more than the template's 5,000 steps, and gpu runs exactly them."""
-    assert PROFILES["gpu"].poisson.adam_steps == adam_module.COURSE_STEPS
+    """ci may cap the loop; no profile runs more than the template's 5,000 steps; cpu and gpu run exactly them."""
+    assert PROFILES["gpu"].poisson.adam_steps == PROFILES["cpu"].poisson.adam_steps == adam_module.COURSE_STEPS
     assert all(p.poisson.adam_steps <= adam_module.COURSE_STEPS for p in PROFILES.values())
 
 

@@ -28,6 +28,7 @@ import torch
 
 from dipnb.config import data_dir
 from dipnb.images import load_image, resize, sample_image
+from dipnb.poisson.demo import demo_problem
 from dipnb.poisson.mask import polygon_mask
 
 #: The template's repository, commit and folder (named once here; README and notebook 00 name it too).
@@ -196,5 +197,23 @@ def blend_example(size: int | None = None, name: str = "monolisa", *, verbose: b
     return ex
 
 
+def example_problem(size: int, name: str = "monolisa", *, verbose: bool = True
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[int, int], np.ndarray, str]:
+    """A cloning problem whose Ω has a bounding box of about ``size``×``size``: the course's pair ``name``
+    scaled down to it when installed (never up), else :func:`~dipnb.poisson.demo.demo_problem` (the astronaut's
+    face into the coffee photo). Returns ``(source, target, mask, offset, points, origin)``; prints which."""
+    if course_poisson_dir() is not None:
+        ex = course_example(name, min(1.0, size / course_box_side(name)))
+        origin = f"{ex.origin}; scaled so that Ω's box is about {size}² ({tuple(ex.target.shape[-2:])} target)"
+    else:
+        src, tgt, mask, off, pts = demo_problem(size)
+        ex = BlendExample(src, tgt, mask, off, pts, "astronaut_coffee", "")
+        origin = (f"the offline photos: the astronaut's face into the coffee photo, Ω's box {size}² (the course's "
+                  "pairs are not installed: `make data` fetches them)")
+    if verbose:
+        print(f"using {origin}")
+    return ex.source, ex.target, ex.mask, ex.offset, ex.points, origin
+
+
 __all__ = ["COURSE_COMMIT", "COURSE_PAIRS", "COURSE_POISSON_URL", "COURSE_REPO", "BlendExample", "CoursePair",
-           "blend_example", "check_course_poisson", "course_box_side", "course_example", "course_poisson_dir"]
+           "blend_example", "check_course_poisson", "course_box_side", "course_example", "course_poisson_dir", "example_problem"]
