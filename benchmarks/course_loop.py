@@ -22,7 +22,8 @@ import time
 import torch
 
 from dipnb.config import set_threads
-from dipnb.poisson import demo_problem, seamless_clone
+from dipnb.plots import show_images
+from dipnb.poisson import demo_problem, paste, seamless_clone
 from dipnb.poisson.examples import COURSE_PAIRS, course_example, course_poisson_dir
 from dipnb.poisson.solvers.adam import COURSE_LR, COURSE_STEPS, course_lr_drop
 
@@ -62,7 +63,10 @@ def measure(name: str, what: str, pb, steps: int, every: int, time_silent: bool)
     t_mg = time.perf_counter() - t0
     drop = course_lr_drop(steps) + 1
     at_drop = min(curve, key=lambda c: abs(c[0] - drop))
-    return {"name": name, "what": what, "unknowns": int(omega.sum()), "steps": info.iterations,
+    panels = [(paste(src, tgt, mask, off), "naive paste"),
+              (out, f"course loop, {info.iterations} steps: mean error {err(out)[1]:.1f}"),
+              (exact.float(), f"exact (MG-PCG, {info_m.iterations} it.)")]
+    return {"panels": panels, "name": name, "what": what, "unknowns": int(omega.sum()), "steps": info.iterations,
             "lr": info.extra["lr"], "drop": info.extra["lr_drop_after"], "course": err(out), "seconds": secs,
             "at_drop": at_drop, "curve": curve, "fixed": err(fixed), "fixed_s": info_f.seconds,
             "mgpcg": err(mg), "mgpcg_s": t_mg, "mgpcg_it": info_m.iterations, "loss": info.history[-1]}
@@ -77,13 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=int, default=250, help="record the error every N steps")
     p.add_argument("--time-silent", action="store_true", help="time a second run without the error bookkeeping")
     p.add_argument("--threads", type=int, default=int(os.environ.get("DIPNB_THREADS", "1")))
+    p.add_argument("--figure", help="save naive paste | course loop | exact solve of each problem into this PNG")
     args = p.parse_args(argv)
     set_threads(args.threads)
     names = args.problems or ([*COURSE_PAIRS] if course_poisson_dir() is not None else []) + ["demo100"]
     print(f"course loop: Adam lr {COURSE_LR:g}, {args.steps} steps, lr × 0.1 after step "
           f"{course_lr_drop(args.steps) + 1}; {torch.get_num_threads()} thread(s)")
+    rows = []
     for name, what, pb in problems(names):
         r = measure(name, what, pb, args.steps, args.every, args.time_silent)
+        rows.append(r)
         print(f"\n{r['name']}: {r['what']}, {r['unknowns']} unknowns per channel")
         print("  course loop error (max / mean grey levels) by step: " + ", ".join(
             f"{k}: {mx:.1f}/{mn:.2f}" for k, mx, mn in r["curve"]))
@@ -94,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  MG-PCG ({r['mgpcg_it']} iterations): max {r['mgpcg'][0]:.4f}, mean {r['mgpcg'][1]:.5f}; "
               f"{r['mgpcg_s']:.3f} s  → {r['seconds'] / max(r['mgpcg_s'], 1e-9):.0f}× faster than the course loop")
         sys.stdout.flush()
+    if args.figure:
+        ims = [im.clamp(0, 1) for r in rows for im, _ in r["panels"]]
+        titles = [f"{r['name']}: {t}" for r in rows for _, t in r["panels"]]
+        show_images(ims, titles, ncols=3, size=3.2, save=args.figure)
+        print(f"figure: {args.figure}")
     return 0
 
 
