@@ -216,4 +216,5 @@ def example_problem(size: int, name: str = "monolisa", *, verbose: bool = True
 
 
 __all__ = ["COURSE_COMMIT", "COURSE_PAIRS", "COURSE_POISSON_URL", "COURSE_REPO", "BlendExample", "CoursePair",
-           "blend_example", "check_course_poisson", "course_box_side", "course_example", "course_poisson_dir", "example_problem"]
+           "blend_example", "check_course_poisson", "course_box_side", "course_example", "course_poisson_dir",
+           "example_problem"]

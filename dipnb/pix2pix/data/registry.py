@@ -153,7 +153,8 @@ def resolve_dataset(name_or_path: str | os.PathLike = "facades", *, verbose: boo
         if not (path / "train").is_dir():
             raise FileNotFoundError(
                 f"the {name} dataset is not in {path}; download it with `make data DATASET={name}` "
-                f"(python -m dipnb.data download {name}; ≈ {PIX2PIX_DATASETS[name].archive_mb} MB), or pass a folder.")
+                f"(python -m dipnb.data download {name}; ≈ {PIX2PIX_DATASETS[name].archive_mb} MB), or pass a "
+                "folder.")
         if verbose:
             info = PIX2PIX_DATASETS[name]
             print(f"{name}: using {path} (A = {info.a}, B = {info.b}; the usual task {info.task} is "
