@@ -290,7 +290,9 @@ def install_dataset(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if digest and not known:  # trust on first use: later downloads and re-installs must match it
-        record.write_text(f"{digest}  {cache.name}  recorded at first download from {url}; not a published hash\n")
+        origin = f"downloaded from {url}" if downloaded else f"taken from {src}"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(f"{digest}  {cache.name}  recorded at first install ({origin}); not a published hash\n")
         print(f"{manifest.get('name', 'dataset')}: no published hash exists for this archive: UNVERIFIED; its SHA-256 "
               f"{digest[:16]}… is recorded in {record} and checked from now on")
     if manifest.get("files") or manifest.get("archive_sha256"):
