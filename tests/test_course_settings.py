@@ -101,3 +101,11 @@ def test_template_is_named_once_in_readme_and_notebook_00():
     for text in (readme, "\n".join(c.source for c in nb.cells)):
         assert "e95e713" in text and "2026-03-31" in text
         assert "300 epochs" in text and "5,000" in text
+
+
+def test_blend_app_progress_bar_counts_the_templates_steps():
+    from dipnb.widgets import BlendApp
+
+    app = BlendApp(torch.rand(3, 20, 20), torch.rand(3, 24, 24))
+    app.adam_options = {"method": "course"}
+    assert app.adam_total_steps() == adam_module.COURSE_STEPS == 5000

@@ -30,6 +30,7 @@ from dipnb.plots import save_figure, to_display_array
 from dipnb.poisson import seamless_clone
 from dipnb.poisson.examples import BlendExample, blend_example
 from dipnb.poisson.polygon import PolygonState
+from dipnb.poisson.solvers.adam import COURSE_STEPS
 from dipnb.widgets.canvas import SourceCanvas, TargetCanvas
 
 MODES = ("import", "mixed", "monochrome")
@@ -223,7 +224,7 @@ class BlendApp:
 
     def adam_total_steps(self) -> int:
         """Steps the Adam solver will take (``max_steps`` of :attr:`adam_options`), for the progress bar."""
-        default = 10000 if self.adam_options.get("method") == "course" else 300  # dipnb.poisson.solvers.adam
+        default = COURSE_STEPS if self.adam_options.get("method") == "course" else 300  # dipnb.poisson.solvers.adam
         return int(self.adam_options.get("max_steps") or default)
 
     def blend(self, mode: str | None = None, solver: str | None = None, preview: bool = True) -> torch.Tensor:
