@@ -51,8 +51,8 @@ grade: assignment  ## grade every notebook in SUBMISSION=DIR locally (no Docker)
 lab: venv  ## JupyterLab opened at notebook 00 (loopback; IP=0.0.0.0 to expose, PORT=..., OPEN=1 opens a browser)
 	$(PY) -m dipnb.lab --ip $(IP) --port $(PORT) $(if $(OPEN),--open)
 
-data: venv  ## download the real datasets (facades) into data/
-	$(PY) -m dipnb.data download facades
+data: venv  ## download facades and the course's Poisson pairs into data/ (DATASET=maps etc.: one pix2pix dataset)
+	$(PY) -m dipnb.data download $(if $(DATASET),$(DATASET),facades course_poisson)
 
 strip: venv  ## remove outputs and execution counts from every notebook (run before committing)
 	$(PY) -m nbstripout --keep-id notebooks/*.ipynb

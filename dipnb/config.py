@@ -52,8 +52,9 @@ class PoissonSettings:
 
     image_size: int = 256  #: longest side the gallery photos are resized to (notebook 04)
     adam_size: int = 128  #: region size S (S×S bounding box) of the Adam demo in notebook 03
-    #: steps of the course template's Adam loop in notebook 03 (the template runs 10,000 at lr 1e-3, × 0.1 at
-    #: step 5,000, no stopping rule; ci/cpu cap it to fit their budget, the lr drop then falls at half the cap).
+    #: steps of the course template's Adam loop in notebook 03 (the template, DIP-Teaching e95e713, runs
+    #: 5,000 at lr 1e-2, × 0.1 after step 3,333 = int(5000·2/3), no stopping rule; cpu and gpu run exactly that,
+    #: ci caps it to fit its budget, the lr drop then falls at 2/3 of the cap).
     #: The "loss change < 1e-9 over 100 steps" rule is one student's, not the course's (adam's ``loss_tol``).
     adam_steps: int = 3000
     adam_preview_every: int = 100  #: live-preview period (steps) of the Adam solvers
@@ -93,7 +94,8 @@ class TrainConfig:
     1 − max(0, e + 1 − epochs)/(decay_epochs + 1).
     """
 
-    data: str = _f("facades", text("dataset folder with train/ and val/ (pix2pix format), or 'facades'"))
+    data: str = _f("facades", text("dataset folder with train/ and val/ (pix2pix format), or a pix2pix dataset's name: "
+                                   "facades, cityscapes, maps, edges2shoes, edges2handbags, night2day"))
     direction: str = _f("AtoB", choice(*DIRECTIONS, help="AtoB: left half → right half (facades photo→labels); "
                                                          "BtoA: the reverse"))
     model: str = _f("fcn", choice(*MODELS, help="fcn (the FCN of notebooks 05–06) or unet (pix2pix's generator)"))
@@ -234,7 +236,7 @@ PROFILES: dict[str, Profile] = {
     "cpu": Profile(
         name="cpu",
         threads=None,
-        poisson=PoissonSettings(image_size=384, adam_size=128, adam_steps=3000, adam_preview_every=100,
+        poisson=PoissonSettings(image_size=384, adam_size=128, adam_steps=5000, adam_preview_every=100,  # the template (e95e713) runs 5,000 steps
                                 fixed_adam_steps=300, study_sizes=(64, 128, 256)),
         # Sized so that `make report` runs every notebook in <= 15 min on 2 quiet cores the first time (README,
         # "Profiles and run times"). Measured on 2 quiet cores, 2 threads, 400 pairs at 64²: an FCN epoch (batch 8)
@@ -247,10 +249,10 @@ PROFILES: dict[str, Profile] = {
     "gpu": Profile(
         name="gpu",
         threads=None,
-        poisson=PoissonSettings(image_size=512, adam_size=300, adam_steps=10000, adam_preview_every=250,
+        poisson=PoissonSettings(image_size=512, adam_size=300, adam_steps=5000, adam_preview_every=250,  # the template (e95e713) runs 5,000 steps
                                 fixed_adam_steps=300, study_sizes=(100, 300, 800)),
         # One student's solution's FCN schedule: 256², batch 256, Adam 1e-3, 200 epochs (the course template's
-        # train.py: batch 100, StepLR(200, 0.2), 2,000 epochs).
+        # train.py at e95e713: batch 100, Adam 1e-3 betas (0.5, 0.999), StepLR(200, 0.2), 300 epochs).
         fcn=fcn_run(size=256, batch_size=256, epochs=200, sample_every=20, num_workers=4),
         # The pix2pix paper's settings: 256², batch 1, 100 + 100 epochs, λ_L1 = 100.
         pix2pix=_GPU_PIX2PIX,

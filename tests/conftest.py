@@ -41,3 +41,27 @@ def real_facades() -> Path:
             "(or place it at ../shared/datasets/facades, or run `make data`)"
         )
     return path
+
+
+def course_poisson_source() -> Path | None:
+    """The course's Poisson pairs (``DIPNB_COURSE_POISSON_DIR``, ``../shared/datasets/course_poisson`` or where
+    ``make data`` puts them), verified by SHA-256, or None."""
+    from dipnb.config import data_dir
+    from dipnb.poisson.examples import check_course_poisson
+
+    env = os.environ.get("DIPNB_COURSE_POISSON_DIR")
+    candidates = [Path(env)] if env else []
+    candidates += [ROOT.parent / "shared" / "datasets" / "course_poisson", data_dir() / "course_poisson"]
+    return next((c for c in candidates if c.is_dir() and not check_course_poisson(c)), None)
+
+
+@pytest.fixture(scope="session")
+def course_poisson() -> Path:
+    """Path of the course template's Poisson pairs (monolisa, water); skips the test when they are absent."""
+    path = course_poisson_source()
+    if path is None:
+        pytest.skip(
+            "the course's Poisson pairs were not found: set DIPNB_COURSE_POISSON_DIR to a folder holding monolisa/ "
+            "and water/ (or place them at ../shared/datasets/course_poisson, or run `make data`)"
+        )
+    return path

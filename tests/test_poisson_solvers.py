@@ -132,7 +132,7 @@ def test_energy_gradient_equals_autograd_and_minimiser_solves_eq7():
 
 
 def test_course_method_is_the_templates_loop():
-    """Start 0.9·f* + 0.1·g on Ω, Adam lr 1e-3, lr × 0.1 after step max_steps // 2, no stopping rule."""
+    """Start 0.9·f* + 0.1·g on Ω, Adam lr 1e-2, lr × 0.1 after step int(max_steps·2/3) + 1, no stopping rule."""
     from dipnb.poisson.solvers.adam import course_loss
 
     src, tgt, m = _problem(2)
@@ -140,7 +140,7 @@ def test_course_method_is_the_templates_loop():
     _, a = solve_problem(pb, "adam", return_info=True, method="course", max_steps=40)
     _, b = solve_problem(pb, "adam", return_info=True, method="course", max_steps=100)
     assert a.iterations == 40 and b.iterations == 100 and a.converged is None  # ran its steps, no target
-    # identical until the shorter run's decay (after its step 21) takes effect
-    assert a.history[:22] == b.history[:22] and a.history[22] != b.history[22]
+    # identical until the shorter run's decay (after its step int(40·2/3) + 1 = 27) takes effect
+    assert a.history[:28] == b.history[:28] and a.history[28] != b.history[28]
     start = torch.where(pb.system.m, 0.9 * pb.system.target + 0.1 * pb.x0, pb.system.target)  # written out
     assert abs(float(course_loss(pb.system, start)) - a.history[0]) < 1e-6

@@ -37,6 +37,7 @@ from jupyter_cache.base import CacheBundleIn
 from dipnb._io import files_digest
 from dipnb.config import get_device
 from dipnb.pix2pix.data.registry import dataset_fingerprint, resolve_dataset
+from dipnb.poisson.examples import course_poisson_dir
 
 #: MIME type of a Jupyter widget view; static pages cannot show it (its JavaScript would come from a CDN).
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -95,12 +96,14 @@ def environment(profile: str) -> Environment:
     with contextlib.redirect_stdout(io.StringIO()):
         path = resolve_dataset("facades", verbose=False)  # may generate the synthetic set once, as 06/07 would
     synthetic = path.name == "synthetic_facades"
+    course = course_poisson_dir() is not None  # notebooks 02–04 blend the course's pairs when they are installed
     return Environment(
         profile=profile,
         device=str(get_device()),
-        dataset="synthetic facades (offline fallback)" if synthetic else "real CMP facades",
+        dataset=("synthetic facades (offline fallback)" if synthetic else "real CMP facades")
+        + (" · the course's Poisson pairs" if course else ""),
         dataset_path=str(path),
-        dataset_id=dataset_fingerprint(path),
+        dataset_id=dataset_fingerprint(path) + ("+course_poisson" if course else ""),
         seed=os.environ.get("DIPNB_SEED", "0").strip() or "0",
         versions=f"Python {platform.python_version()} · torch {torch.__version__}",
         source_hash=dipnb_source_hash(),

@@ -28,7 +28,9 @@ from dipnb.config import figures_dir
 from dipnb.images import load_image, to_pil
 from dipnb.plots import save_figure, to_display_array
 from dipnb.poisson import MODES, seamless_clone
+from dipnb.poisson.examples import BlendExample, blend_example
 from dipnb.poisson.polygon import PolygonState
+from dipnb.poisson.solvers.adam import COURSE_STEPS
 from dipnb.widgets.canvas import SourceCanvas, TargetCanvas
 
 #: picker label → ``solver=`` argument of :func:`dipnb.poisson.seamless_clone`
@@ -184,6 +186,20 @@ class BlendApp:
             return
         self.state.set_offset(self.dx_slider.value, self.dy_slider.value)
 
+    @classmethod
+    def from_example(cls, settings: Any = None, name: str = "monolisa", **kwargs: Any) -> "BlendApp":
+        """The app on the course's pair ``name`` (the template's ``data_poisson/``, when ``make data`` has fetched
+        it), else on the offline photos (astronaut and coffee); ``app.example`` holds the pair, our polygon and
+        offset, and where the images come from (also shown in the app's message line)."""
+        ex = blend_example(int(getattr(settings, "image_size", 256)), name, verbose=False)
+        app = cls(ex.source, ex.target, settings, **kwargs)
+        app.example = ex
+        app._say(f"Images: {ex.origin}.")
+        return app
+
+    #: the example the app was made from (:meth:`from_example`), else None
+    example: BlendExample | None = None
+
     # ---------------------------------------------------------------------------------------------
     # scripting API
     # ---------------------------------------------------------------------------------------------
@@ -207,7 +223,7 @@ class BlendApp:
 
     def adam_total_steps(self) -> int:
         """Steps the Adam solver will take (``max_steps`` of :attr:`adam_options`), for the progress bar."""
-        default = 10000 if self.adam_options.get("method") == "course" else 300  # dipnb.poisson.solvers.adam
+        default = COURSE_STEPS if self.adam_options.get("method") == "course" else 300  # dipnb.poisson.solvers.adam
         return int(self.adam_options.get("max_steps") or default)
 
     def blend(self, mode: str | None = None, solver: str | None = None, preview: bool = True) -> torch.Tensor:

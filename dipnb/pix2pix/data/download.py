@@ -33,8 +33,8 @@ from dipnb._io import list_images, replace_dir
 from dipnb.config import data_dir
 from dipnb.pix2pix.facades import FACADES_URL, load_manifest
 
-__all__ = ["DownloadError", "check_dataset", "check_facades", "download_facades", "download_file",
-           "install_dataset", "safe_extract", "sha256_file"]
+__all__ = ["DownloadError", "check_dataset", "check_facades", "check_location", "download_facades", "download_file",
+           "install_dataset", "install_files", "safe_extract", "sha256_file"]
 
 
 class DownloadError(RuntimeError):
@@ -80,8 +80,10 @@ def check_dataset(
                 problems.append(f"missing folder {split}/")
             continue
         n = len(list_images(folder))
-        if n != info["count"]:
+        if info.get("count") is not None and n != info["count"]:
             problems.append(f"{split}/ holds {n} images, expected {info['count']}")
+        elif n == 0:
+            problems.append(f"{split}/ holds no images")
         for rel, meta in manifest["files"].items():
             if rel.split("/", 1)[0] != split:
                 continue
@@ -120,11 +122,36 @@ def offline_help(url: str, archive: Path, dest: Path) -> str:
     )
 
 
-def download_file(url: str, dest: str | os.PathLike, *, timeout: float = 60.0, progress: bool = True) -> Path:
+def check_location(dest: str | os.PathLike) -> Path:
+    """Refuse, before anything is fetched, a destination that cannot hold a dataset folder; returns it absolute.
+
+    A clear :class:`DownloadError` when ``dest`` or one of its parents is a file (e.g. ``DIPNB_DATA`` pointing at a
+    file), or when the nearest existing parent is not writable.
+    """
+    dest = Path(dest).expanduser().absolute()
+    if dest.exists() and not dest.is_dir():
+        raise DownloadError(f"{dest} is a file, not a folder; choose another --dest (or move the file away).")
+    for parent in dest.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DownloadError(
+                    f"cannot install into {dest}: {parent} is a file, not a folder. If DIPNB_DATA points at it, set "
+                    "DIPNB_DATA to a folder (or unset it to use data/ in the project); or pass --dest DIR. "
+                    "Nothing was downloaded.")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise DownloadError(f"cannot install into {dest}: {parent} is not writable; choose another --dest "
+                                    "or DIPNB_DATA. Nothing was downloaded.")
+            break
+    return dest
+
+
+def download_file(url: str, dest: str | os.PathLike, *, timeout: float = 60.0, progress: bool = True,
+                  known_hash: str | None = None) -> Path:
     """Download ``url`` to ``dest`` with pooch: into a temporary file beside it, renamed only when complete.
 
-    Raises :class:`DownloadError` (network errors, HTTP errors, a transfer cut before ``Content-Length``
-    bytes arrived); the temporary file is removed in every case.
+    ``known_hash``: the file's hex SHA-256; pooch checks it before the file is renamed into place. Raises
+    :class:`DownloadError` (network errors, HTTP errors, a transfer cut before ``Content-Length`` bytes arrived,
+    a hash mismatch); the temporary file is removed in every case.
     """
     import requests  # pooch's own HTTP client (a dependency of pooch)
 
@@ -139,7 +166,8 @@ def download_file(url: str, dest: str | os.PathLike, *, timeout: float = 60.0, p
     pooch.get_logger().setLevel(logging.WARNING)
     downloader = pooch.HTTPDownloader(progressbar=progress, timeout=timeout, headers={"User-Agent": "dipnb"})
     try:
-        return Path(pooch.retrieve(url, known_hash=None, fname=dest.name, path=dest.parent, downloader=downloader))
+        return Path(pooch.retrieve(url, known_hash=f"sha256:{known_hash}" if known_hash else None, fname=dest.name,
+                                   path=dest.parent, downloader=downloader))
     except requests.exceptions.HTTPError as exc:
         code = exc.response.status_code if exc.response is not None else "?"
         reason = exc.response.reason if exc.response is not None else exc
@@ -148,6 +176,8 @@ def download_file(url: str, dest: str | os.PathLike, *, timeout: float = 60.0, p
         raise DownloadError(f"transfer of {url} was cut ({exc}); run the command again") from exc
     except (requests.exceptions.RequestException, OSError) as exc:
         raise DownloadError(f"network error while downloading {url}: {exc}") from exc
+    except ValueError as exc:  # pooch: the SHA-256 does not match
+        raise DownloadError(f"{url} is not the expected file (its SHA-256 differs: {exc}); nothing was kept") from exc
 
 
 # --------------------------------------------------------------------------------------------------
@@ -207,7 +237,7 @@ def install_dataset(
     extracted into a temporary folder, verified, and swapped into place. On any failure ``dest`` is left
     exactly as it was, and :class:`DownloadError` explains what to do.
     """
-    dest = Path(dest).expanduser().absolute()
+    dest = check_location(dest)
     url = url or manifest.get("url") or FACADES_URL
     if dest.is_dir() and not force:
         problems = check_dataset(dest, manifest, hashes=True)
@@ -233,9 +263,15 @@ def install_dataset(
             raise DownloadError(f"{exc}\n\n{offline_help(url, cache, dest)}") from exc
         downloaded = True
 
+    record = cache.with_name(cache.name + ".sha256")  # an archive's SHA-256 recorded at its first download
+    known = manifest.get("archive_sha256") or (record.read_text().split()[0] if record.is_file() else None)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-new-", dir=dest.parent))
     try:
         try:
+            digest = sha256_file(src) if (known or manifest.get("record_hash")) else None
+            if known and digest != known:
+                where = "the published hash" if manifest.get("archive_sha256") else f"the hash recorded in {record}"
+                raise DownloadError(f"{src} has SHA-256 {digest}, not {known} ({where})")
             safe_extract(src, tmp)
             root = _find_root(tmp, manifest)
             problems = check_dataset(root, manifest, hashes=True)
@@ -253,8 +289,53 @@ def install_dataset(
         replace_dir(root, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    what = "downloaded, verified" if downloaded else "verified"
+    if digest and not known:  # trust on first use: later downloads and re-installs must match it
+        origin = f"downloaded from {url}" if downloaded else f"taken from {src}"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(f"{digest}  {cache.name}  recorded at first install ({origin}); not a published hash\n")
+        print(f"{manifest.get('name', 'dataset')}: no published hash exists for this archive: UNVERIFIED; its SHA-256 "
+              f"{digest[:16]}… is recorded in {record} and checked from now on")
+    if manifest.get("files") or manifest.get("archive_sha256"):
+        what = "downloaded, verified" if downloaded else "verified"
+    else:
+        what = ("downloaded" if downloaded else "unpacked") + (", checked against the recorded hash" if known else "")
     print(f"{manifest.get('name', 'dataset')}: {what} and installed in {dest}")
+    return dest
+
+
+def install_files(dest: str | os.PathLike, files: dict[str, tuple[str, str]], *, force: bool = False,
+                  progress: bool = True, timeout: float = 60.0, name: str = "files") -> Path:
+    """Make ``dest`` hold ``files`` = ``{relative path: (url, sha256)}``, each downloaded with pooch and checked.
+
+    Already-verified folders are left alone (unless ``force``). The files are fetched into a temporary folder
+    beside ``dest`` and swapped into place only when every one arrived with its SHA-256; on any failure ``dest``
+    is unchanged and :class:`DownloadError` says what happened.
+    """
+    dest = check_location(dest)
+
+    def problems(root: Path) -> list[str]:
+        return [rel for rel, (_, digest) in files.items()
+                if not (root / rel).is_file() or sha256_file(root / rel) != digest]
+
+    if dest.is_dir() and not force and not problems(dest):
+        print(f"{name}: {dest} is already present and verified.")
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-new-", dir=dest.parent))
+    try:
+        for rel, (url, digest) in files.items():
+            if progress:
+                print(f"downloading {url}")
+            download_file(url, tmp / rel, timeout=timeout, progress=progress, known_hash=digest)
+        bad = problems(tmp)
+        if bad:  # pragma: no cover - pooch checked each hash already
+            raise DownloadError(f"{', '.join(bad)} did not verify")
+        replace_dir(tmp, dest)
+    except DownloadError as exc:
+        raise DownloadError(f"{exc}\n{dest} was not changed.") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{name}: downloaded, SHA-256 verified and installed in {dest}")
     return dest
 
 

@@ -1,7 +1,12 @@
 """Where a pix2pix dataset is, and what it is: name → folder (real facades, a copy, or the synthetic set).
 
+* :data:`PIX2PIX_DATASETS` — the datasets the pix2pix authors distribute (facades, cityscapes, maps, edges2shoes,
+  edges2handbags, night2day): URL, archive size, what the A and B halves hold, the direction of the usual task,
+  and whether a published hash verifies the download; :func:`download_dataset` installs one
+  (``make data DATASET=name``);
 * :func:`resolve_dataset` — the policy: ``"facades"`` is ``$DIPNB_FACADES_DIR``, else ``data/facades`` when it
-  verifies against the manifest, else the offline synthetic facades (generated once, with a notice);
+  verifies against the manifest, else the offline synthetic facades (generated once, with a notice); another
+  name is ``data/<name>`` once downloaded;
 * :func:`dataset_fingerprint` — the dataset's identity by content (file names and sizes per split), so a run
   can be resumed after its dataset folder moved;
 * :func:`dataset_summary` — number of images per split.
@@ -12,15 +17,97 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from dipnb._io import list_images
 from dipnb.config import data_dir
-from dipnb.pix2pix.data.download import check_facades
+from dipnb.pix2pix.data.download import check_facades, check_location, download_facades, install_dataset
 from dipnb.pix2pix.data.pairs import SPLITS
 from dipnb.pix2pix.data.synthetic import make_synthetic_facades
 
-__all__ = ["dataset_fingerprint", "dataset_summary", "resolve_dataset"]
+__all__ = ["PIX2PIX_DATASETS", "DatasetInfo", "dataset_fingerprint", "dataset_info", "dataset_summary",
+           "download_dataset", "resolve_dataset"]
+
+PIX2PIX_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{name}.tar.gz"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One pix2pix dataset as its authors distribute it: ``<name>.tar.gz`` holding ``<name>/{train,val[,test]}/``
+    of side-by-side A|B JPEGs."""
+
+    name: str
+    a: str  #: what the left half (A) holds
+    b: str  #: what the right half (B) holds
+    direction: str  #: the usual task in the pix2pix paper/code: "AtoB" or "BtoA"
+    archive_mb: int  #: approximate size of the archive (MB), as the server lists it
+    counts: dict[str, int]  #: images per split, as documented (checked after download: a warning if different)
+    about: str
+    verified: bool = False  #: True when dipnb ships a per-file manifest (only facades), else trust on first use
+
+    @property
+    def url(self) -> str:
+        return PIX2PIX_URL.format(name=self.name)
+
+    @property
+    def task(self) -> str:
+        """The usual task in words, e.g. "labels → photo"."""
+        src, dst = (self.a, self.b) if self.direction == "AtoB" else (self.b, self.a)
+        return f"{src} → {dst}"
+
+
+#: The pix2pix datasets (https://github.com/phillipi/pix2pix#datasets). Sizes are the archives' approximate sizes;
+#: only facades can be verified file by file (dipnb ships its manifest); for the others no hash is published, so
+#: the archive's SHA-256 is recorded at first download and checked on later installs (stated as unverified).
+PIX2PIX_DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
+    DatasetInfo("facades", "photo", "labels", "BtoA", 29, {"train": 400, "val": 100, "test": 106},
+                "CMP Facades: 606 building fronts with 12-class label maps", verified=True),
+    DatasetInfo("cityscapes", "photo", "labels", "BtoA", 99, {"train": 2975, "val": 500},
+                "Cityscapes street scenes with semantic label colours (the paper's FCN-score dataset)"),
+    DatasetInfo("maps", "aerial photo", "map", "AtoB", 239, {"train": 1096, "val": 1098},
+                "Google Maps aerial photos and map tiles around New York City"),
+    DatasetInfo("edges2shoes", "edges", "photo", "AtoB", 2048, {"train": 49825, "val": 200},
+                "UT Zappos50K shoes with HED edge maps"),
+    DatasetInfo("edges2handbags", "edges", "photo", "AtoB", 8192, {"train": 138567, "val": 200},
+                "Amazon handbags (iGAN) with HED edge maps"),
+    DatasetInfo("night2day", "night", "day", "AtoB", 1946, {"train": 17823, "val": 10, "test": 2287},
+                "Transient Attributes webcams: the same scene at night and by day"),
+)}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry of ``name``; a clear error listing the known names otherwise."""
+    try:
+        return PIX2PIX_DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown pix2pix dataset {name!r}; choose one of {', '.join(PIX2PIX_DATASETS)} "
+                         "(or pass a folder holding train/ and val/)") from None
+
+
+def download_dataset(name: str, dest: str | os.PathLike | None = None, *, url: str | None = None,
+                     archive: str | os.PathLike | None = None, force: bool = False, progress: bool = True) -> Path:
+    """Download (or take ``archive``), check and install the pix2pix dataset ``name`` into ``dest``
+    (default ``data_dir()/name``).
+
+    facades is verified file by file against its shipped manifest. The others have no published hash: the
+    archive's SHA-256 is recorded at first download (``downloads/<name>.tar.gz.sha256``) and later installs must
+    match it; the split counts are compared with the documented ones (a warning if they differ).
+    """
+    info = dataset_info(name)
+    dest = check_location(Path(dest) if dest is not None else data_dir() / name)  # a bad place fails first
+    if name == "facades":
+        return download_facades(dest, url=url, archive=archive, force=force, progress=progress)
+    manifest = {"name": name, "url": info.url, "archive_root": name, "files": {}, "record_hash": True,
+                "splits": {s: {"count": None, "required": s in ("train", "val")} for s in info.counts}}
+    print(f"{name}: {info.about}; A = {info.a}, B = {info.b} (usual task {info.task}: --direction "
+          f"{info.direction}); archive ≈ {info.archive_mb} MB. UNVERIFIED: no published hash exists.")
+    out = install_dataset(dest, manifest, url=url or info.url, archive=archive, force=force, progress=progress)
+    found = dataset_summary(out)
+    differ = {s: (found.get(s), n) for s, n in info.counts.items() if found.get(s) != n}
+    if differ:
+        print(f"WARNING: {name}: image counts differ from the documented ones (found, documented): {differ}")
+    return out
 
 
 def _has_splits(path: Path) -> bool:
@@ -61,10 +148,23 @@ def resolve_dataset(name_or_path: str | os.PathLike = "facades", *, verbose: boo
         return _synthetic(verbose=verbose, reason="the real facades dataset is not in " + str(path))
     if name in ("synthetic_facades", "synthetic"):
         return _synthetic(verbose=verbose, reason=None)
+    if name in PIX2PIX_DATASETS:
+        path = _data_dir() / name
+        if not (path / "train").is_dir():
+            raise FileNotFoundError(
+                f"the {name} dataset is not in {path}; download it with `make data DATASET={name}` "
+                f"(python -m dipnb.data download {name}; ≈ {PIX2PIX_DATASETS[name].archive_mb} MB), or pass a "
+                "folder.")
+        if verbose:
+            info = PIX2PIX_DATASETS[name]
+            print(f"{name}: using {path} (A = {info.a}, B = {info.b}; the usual task {info.task} is "
+                  f"direction={info.direction!r})")
+        return path
     path = Path(name).expanduser()
     if not path.exists():
         raise FileNotFoundError(
-            f"dataset {name!r} is neither a known name ('facades', 'synthetic_facades') nor an existing folder."
+            f"dataset {name!r} is neither a known name ({', '.join(PIX2PIX_DATASETS)}, 'synthetic_facades') nor "
+            "an existing folder."
         )
     if not path.is_dir() or not _has_splits(path):
         raise FileNotFoundError(

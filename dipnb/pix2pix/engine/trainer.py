@@ -35,7 +35,7 @@ from torch import nn
 
 from dipnb.config import TrainConfig, seed_everything
 from dipnb.pix2pix.data.pairs import PairedImageDataset
-from dipnb.pix2pix.data.registry import dataset_fingerprint, resolve_dataset
+from dipnb.pix2pix.data.registry import PIX2PIX_DATASETS, dataset_fingerprint, resolve_dataset
 from dipnb.pix2pix.engine import cache as run_cache
 from dipnb.pix2pix.engine.callbacks import Callback, LiveLossPlot, default_callbacks, in_order, save_samples
 from dipnb.pix2pix.engine.run import RunFolder, load_checkpoint
@@ -213,12 +213,14 @@ class Trainer:
         return next((cb.plot for cb in self.callbacks if isinstance(cb, LiveLossPlot)), None)
 
     def _resolve_data(self, data: str) -> Path:
-        path = resolve_dataset(data, verbose=self.verbose) if data in ("facades", "synthetic_facades") else Path(data)
+        known = (*PIX2PIX_DATASETS, "synthetic_facades")  # i19: any registered pix2pix dataset by name
+        path = resolve_dataset(data, verbose=self.verbose) if data in known else Path(data)
         path = path.expanduser()
         if not path.is_dir():
             raise FileNotFoundError(
                 f"data folder {path} does not exist; pass --data with a folder holding train/ and val/ "
-                "(pix2pix format), or --data facades for the facades (real or synthetic)."
+                "(pix2pix format), --data facades for the facades (real or synthetic), or another pix2pix dataset "
+                "by name (cityscapes, maps, edges2shoes, edges2handbags, night2day) once downloaded."
             )
         return path.resolve()
 

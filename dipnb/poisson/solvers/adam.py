@@ -6,8 +6,11 @@ Laplacians over Ω, computed with ``conv2d`` (our filled-in ``cal_laplacian_loss
 
     loss(F) = mean_{p ∈ Ω} ( −ΔF_p − Σ_{q ∈ N_p} v_pq )²,
 
-and optimised by Adam at lr 10⁻³ for a fixed ``max_steps`` = 10,000 steps, the learning rate multiplied by 0.1
-after step ``max_steps // 2`` (5,000). No stopping rule: the template runs its steps. ``loss_tol`` /
+and optimised by Adam at lr 10⁻² for a fixed ``max_steps`` = 5,000 steps, the learning rate multiplied by 0.1
+after the template's step ``int(max_steps * 2 / 3)`` (3,333, counted from 0) — the current template, DIP-Teaching
+commit e95e713 (2026-03-31); its 2024 version ran 10,000 steps at lr 10⁻³, × 0.1 at 5,000 (history only: pass
+``lr=1e-3, max_steps=10000`` and note that the drop still falls at 2/3). No stopping rule: the template runs its
+steps. ``loss_tol`` /
 ``patience`` add **one student's** stopping rule (stop when the loss changed by less than ``loss_tol`` = 10⁻⁹
 over ``patience`` = 100 steps); it is not the course's. The minimiser is Pérez's solution, but the
 least-squares loss squares the condition number of A: within the step budget it ends tens of grey levels away
@@ -72,13 +75,28 @@ def energy_and_gradient(e: torch.Tensor, r: torch.Tensor, D: torch.Tensor, m: to
     return ((0.5 * Ae - r) * e).sum() / n, (Ae - r) / n
 
 
+# The course template's blending loop (DIP-Teaching e95e713, run_blending_gradio.py), read by the code below and by
+# notebook 03; tests/test_course_settings.py checks that the loop runs exactly this schedule.
+COURSE_LR = 1e-2  #: ``torch.optim.Adam([blended_img], lr=1e-2)``
+COURSE_STEPS = 5000  #: ``iter_num = 5000``
+COURSE_LR_FACTOR = 0.1  #: ``optimizer.param_groups[0]['lr'] *= 0.1``
+COURSE_START_WEIGHTS = (0.9, 0.1)  #: Ω starts at 0.9·target + 0.1·source
+
+
+def course_lr_drop(max_steps: int) -> int:
+    """The template's ``int(iter_num*2/3)``: the 0-based step after which lr × 0.1 (3,333 of 5,000), i.e. steps
+    1 … drop + 1 (1-based) run at ``lr``, the rest at ``lr × 0.1``."""
+    return int(max_steps * 2 / 3)
+
+
 def course_start(system: PoissonSystem, x0: torch.Tensor) -> torch.Tensor:
     """The template's start: F = 0.9·f* + 0.1·x0 on Ω (x0 = g for cloning), f* elsewhere on the box."""
-    return torch.where(system.m, 0.9 * system.target + 0.1 * x0, system.target)
+    wt, ws = COURSE_START_WEIGHTS
+    return torch.where(system.m, wt * system.target + ws * x0, system.target)
 
 
 def _run_course(system, x0, lr, max_steps, loss_tol, patience, monitor):
-    """The template's loop: Adam from 0.9·f* + 0.1·x0 on Ω, lr × 0.1 after step max_steps // 2."""
+    """The template's loop: Adam from 0.9·f* + 0.1·x0 on Ω, lr × 0.1 after step int(max_steps·2/3) (0-based)."""
     x = course_start(system, x0).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
     losses: list[float] = []
@@ -90,8 +108,8 @@ def _run_course(system, x0, lr, max_steps, loss_tol, patience, monitor):
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
-        if step - 1 == max_steps // 2:  # the template: `if step == iter_num // 2: lr *= 0.1` (0-based step)
-            opt.param_groups[0]["lr"] *= 0.1
+        if step - 1 == course_lr_drop(max_steps):  # the template: `if step == int(iter_num*2/3): lr *= 0.1` (0-based)
+            opt.param_groups[0]["lr"] *= COURSE_LR_FACTOR
         if monitor.due(step) and monitor(step, x.detach(), losses[-1]):
             stopped = True
             break
@@ -158,8 +176,8 @@ def solve_adam(system: PoissonSystem, *, x0: torch.Tensor, monitor: Monitor, met
                tol: float | None) -> tuple[torch.Tensor, SolveInfo]:
     """Minimise the course loss (``method="course"``) or the fixed energy (``"fixed"``) with Adam.
 
-    ``x0``: start values on the box (the source g for cloning). Course: ``lr`` 1e-3, ``max_steps`` 10,000, lr × 0.1
-    after half of them; ``loss_tol`` / ``patience``: one student's stopping rule (off unless given). Fixed:
+    ``x0``: start values on the box (the source g for cloning). Course (template e95e713): ``lr`` 1e-2, ``max_steps``
+    5,000, lr × 0.1 after 2/3 of them; ``loss_tol`` / ``patience``: one student's stopping rule (off unless given). Fixed:
     ``max_steps`` 300, ``lr`` 3e-2 decaying to 0 by a cosine, ``coarse`` 16 (coarsest pyramid side).
     ``tol``: a relative residual to reach (default none: the step budget decides, and
     :attr:`SolveInfo.converged` is None unless the residual grew, which marks a diverged run as not converged).
@@ -180,8 +198,10 @@ def solve_adam(system: PoissonSystem, *, x0: torch.Tensor, monitor: Monitor, met
     levels = 1
     with torch.enable_grad():
         if method == "course":
-            x, losses, steps, stopped = _run_course(system, x0, 1e-3 if lr is None else lr,
-                                                    10000 if max_steps is None else max_steps, loss_tol,
+            lr = COURSE_LR if lr is None else lr
+            max_steps = COURSE_STEPS if max_steps is None else max_steps
+            extra_course = {"lr": lr, "max_steps": max_steps, "lr_drop_after": course_lr_drop(max_steps) + 1}
+            x, losses, steps, stopped = _run_course(system, x0, lr, max_steps, loss_tol,
                                                     100 if patience is None else patience, monitor)
         else:
             x, losses, steps, stopped, levels = _run_fixed(system, x0, 3e-2 if lr is None else lr,
@@ -189,6 +209,8 @@ def solve_adam(system: PoissonSystem, *, x0: torch.Tensor, monitor: Monitor, met
                                                            16 if coarse is None else coarse, monitor)
     res = float(relative_residual(system, x).max())
     extra: dict = {"method": method, "levels": levels, "start_rel_residual": res0, "tol": tol}
+    if method == "course":  # the schedule that ran: lr, steps, and the 1-based step after which lr × 0.1
+        extra.update(extra_course)
     if tol is not None:
         converged: bool | None = res <= tol
     elif not res < res0:  # a gradient method that ends worse than it started has diverged
@@ -204,9 +226,9 @@ def solve_adam(system: PoissonSystem, *, x0: torch.Tensor, monitor: Monitor, met
 #: the registry entry (see :mod:`dipnb.poisson.solvers.base`)
 ADAM = Solver("adam", solve_adam, {
     "method": Option("fixed", choice("fixed", "course"), "'course' (the template's loop) or 'fixed' (notebook 03)"),
-    "lr": Option(None, real(0, 1, optional=True), "learning rate in (0, 1] (course 1e-3, fixed 3e-2)"),
+    "lr": Option(None, real(0, 1, optional=True), "learning rate in (0, 1] (course 1e-2, fixed 3e-2)"),
     "max_steps": Option(None, lambda v: None if v is None else integer(1, 10**7)(v),
-                        "steps (course 10,000, fixed 300)"),
+                        "steps (course 5,000, fixed 300)"),
     "coarse": Option(None, lambda v: None if v is None else integer(2, 64)(v), "fixed: coarsest pyramid side"),
     "loss_tol": Option(None, real(0, 1, optional=True), "course: a student's stopping rule, |Δloss| threshold"),
     "patience": Option(None, lambda v: None if v is None else integer(1)(v), "course: steps the rule looks back"),
@@ -214,4 +236,6 @@ ADAM = Solver("adam", solve_adam, {
 }, callback_every=100, summary="gradient descent: the course's method or the fixed one (notebook 03)")
 
 
-__all__ = ["ADAM", "composite_with_margin", "course_loss", "course_start", "energy_and_gradient", "multiscale_expand", "multiscale_grads", "solve_adam"]
+__all__ = ["ADAM", "COURSE_LR", "COURSE_LR_FACTOR", "COURSE_START_WEIGHTS", "COURSE_STEPS", "composite_with_margin",
+           "course_loss", "course_lr_drop", "course_start", "energy_and_gradient", "multiscale_expand",
+           "multiscale_grads", "solve_adam"]
