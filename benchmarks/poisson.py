@@ -54,15 +54,7 @@ def make_problem(S: int, target_size: int | None = None, seed: int = 0):
 def cv2_clone(src, tgt, mask, off):
     import cv2
 
-    from dipnb.images import to_uint8
-
-    s8 = np.ascontiguousarray(to_uint8(src)[:, :, ::-1])
-    t8 = np.ascontiguousarray(to_uint8(tgt)[:, :, ::-1])
-    m8 = mask.numpy().astype(np.uint8) * 255
-    ys, xs = np.nonzero(m8)
-    # OpenCV places the centre of the mask's bounding box at `center`
-    center = (int((xs.min() + xs.max() + 1) // 2 + off[0]), int((ys.min() + ys.max() + 1) // 2 + off[1]))
-    out = cv2.seamlessClone(s8, t8, m8, center, cv2.NORMAL_CLONE)
+    out = cv2.seamlessClone(*cv2_inputs(src, tgt, mask, off), cv2.NORMAL_CLONE)
     return torch.from_numpy(np.ascontiguousarray(out[:, :, ::-1])).permute(2, 0, 1).double() / 255
 
 

@@ -7,7 +7,8 @@
   the image (so masks touching the image border keep their natural boundary).
 * Transfers: cell-centred bilinear prolongation P = (¼[1 2 1])^{⊗2} ∘ nearest-upsampling (weights 9/16,
   3/16, 3/16, 1/16) and restriction R = Pᵀ/4 = 2×2-average ∘ (¼[1 2 1])^{⊗2}, both masked, so the V-cycle
-  is a symmetric positive-definite preconditioner.
+  is a symmetric positive-definite preconditioner. In the V-cycle both are computed as separable sums written
+  at stride 2 (:func:`restrict_into`, :func:`prolong_into`): no full-size upsampled or smoothed temporaries.
 * Smoother: damped Jacobi (ω = 0.8), ν = 2 pre- and post-sweeps on the coarse levels and ν₀ = 1 on the finest
   (measured: the same 9 iterations at 800² as ν₀ = 2, ~15 % less time); coarsest level (≤ ``coarse`` cells a
   side): a dense Cholesky solve.
