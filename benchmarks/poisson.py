@@ -173,9 +173,11 @@ def scaling(args) -> None:
     for key in ("cv2", "dipnb", "default"):
         fit = [r for r in rows if r["S"] >= 512 and np.isfinite(r[key])]
         if len(fit) >= 2:
-            slopes[key] = float(np.polyfit(np.log([r["n"] for r in fit]), np.log([r[key] for r in fit]), 1)[0])
+            slope = float(np.polyfit(np.log([r["n"] for r in fit]), np.log([r[key] for r in fit]), 1)[0])
+            slopes[key] = (slope, f"{fit[0]['S']}²–{fit[-1]['S']}²")
     print()
-    print("time ∝ unknowns^slope, fitted from 512² up: " + ", ".join(f"{k} {v:.2f}" for k, v in slopes.items()))
+    print("time ∝ unknowns^slope (least squares on log-log): "
+          + ", ".join(f"{k} {v:.2f} ({span})" for k, (v, span) in slopes.items()))
     errs = [r["err"] for r in rows if np.isfinite(r["err"])]
     print("dipnb (tol 1e-6) / cv2, wall: " + ", ".join(f"{r['S']}² {r['ratio']:.2f}×" for r in rows)
           + "; CPU time: " + ", ".join(f"{r['cpu_ratio']:.2f}×" for r in rows)
@@ -196,7 +198,8 @@ def plot_scaling(rows, slopes, path: Path, note: str) -> None:
                               ("dipnb", "dipnb mgpcg, tol 1e-6", "o-"), ("default", "dipnb mgpcg, default tol 3e-5", "^--")):
         t = np.array([r[key] for r in rows])
         ok = np.isfinite(t)
-        ax.loglog(n[ok], t[ok], style, label=f"{label}: slope {slopes.get(key, float('nan')):.2f}")
+        slope, span = slopes.get(key, (float("nan"), ""))
+        ax.loglog(n[ok], t[ok], style, label=f"{label}: slope {slope:.2f} ({span})")
     ref = n / n[0] * rows[0]["dipnb"]
     ax.loglog(n, ref, ":", color="grey", label="slope 1 (time ∝ unknowns)")
     for r in rows:
