@@ -239,7 +239,7 @@ def _clone_batch(source: Any, target: Any, mask: Any, offset: Sequence[int], mod
     problems = [_clone_problem(s, t, m, off, mode, outside) for s, t in pairs]
     sy = problems[0].system
     system = PoissonSystem(box=sy.box, m=sy.m, D=sy.D, b=torch.cat([p.system.b for p in problems]),
-                           target_m=torch.cat([p.system.target_m for p in problems]), m_m=sy.m_m)
+                           target_m=torch.cat([p.system.target_m for p in problems]), m_m=sy.m_m, items=N)
     batch = Problem(system, torch.cat([p.target for p in problems]), torch.cat([p.x0 for p in problems]))
     out, info = solve_problem(batch, solver, return_info=True, **options)
     out = out.view(N, -1, *out.shape[-2:])

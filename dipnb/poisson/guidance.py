@@ -74,6 +74,7 @@ class PoissonSystem:
     b: torch.Tensor  # C×h×w
     target_m: torch.Tensor  # C×(h+2)×(w+2), f* with a 1-px margin (replicated beyond the image)
     m_m: torch.Tensor  # bool (h+2)×(w+2), Ω with a 1-px margin
+    items: int = 1  #: a batch of N images stacked along the channels: each converges as its own solve would
 
     @property
     def target(self) -> torch.Tensor:

@@ -251,7 +251,14 @@ def solve_mgpcg(system: PoissonSystem, *, x0: torch.Tensor, monitor: Monitor, to
     r = b - apply_A(x, D, mf)
     nb = _norms(b).clamp_min(1e-30)
     shape = (-1,) + (1,) * (b.ndim - 1)
-    history = [float((_norms(r) / nb).max())]
+    items = system.items if C % system.items == 0 else 1
+    tiny = torch.finfo(b.dtype).tiny
+
+    def residual() -> torch.Tensor:  # per item (a batch's images stop one by one, as their own solves would)
+        return (_norms(r) / nb).view(items, -1).amax(1)
+
+    res = residual()
+    history = [float(res.max())]
     it = 0
     stopped = False
     if history[-1] > tol:
@@ -261,21 +268,24 @@ def solve_mgpcg(system: PoissonSystem, *, x0: torch.Tensor, monitor: Monitor, to
         z = M(r)
         p.copy_(z)
         rz = _dots(r, z, tmp)
+        active = (res > tol).repeat_interleave(C // items)  # items already converged keep their values
         for it in range(1, max_iter + 1):
             _S(pp, out=Ap)
             Ap.addcmul_(D, p, value=-1).mul_(mf)  # −A p = m ∘ (S p − D p)
-            alpha = (rz / (-_dots(p, Ap, tmp)).clamp_min(1e-300)).view(shape)
+            alpha = torch.where(active, rz / (-_dots(p, Ap, tmp)).clamp_min(tiny), 0.0).view(shape)
             x.addcmul_(p, alpha)
             r.addcmul_(Ap, alpha)
-            history.append(float((_norms(r) / nb).max()))
+            res = residual()
+            history.append(float(res.max()))
             if monitor.due(it) and monitor(it, x, history[-1]):
                 stopped = True
                 break
             if history[-1] <= tol:
                 break
+            active = (res > tol).repeat_interleave(C // items)
             z = M(r)
             rz_new = _dots(r, z, tmp)
-            beta = rz_new / rz.clamp_min(1e-300)
+            beta = rz_new / rz.clamp_min(tiny)
             rz = rz_new
             p.mul_(beta.view(shape)).add_(z)
     info = SolveInfo(solver="mgpcg", iterations=it, rel_residual=history[-1], seconds=time.perf_counter() - t0,
