@@ -2,7 +2,7 @@
 
 Classes: floats on another scale; sizes over budget (checked before any conversion); solver options out of
 range, unknown, or not converged; edit parameters (type, finiteness, range) and finite results; inputs that
-require grad; polygon vertices far outside the image. Plus the solver contract (one registry, one signature,
+require grad (differentiable: they keep their graph); polygon vertices far outside the image. Plus the solver contract (one registry, one signature,
 options validated per solver, "auto" decided by Ω alone, the callback always honoured).
 """
 
@@ -214,13 +214,18 @@ def test_color_change_and_texture_flatten_blame_the_parameter():
     assert bool(torch.isfinite(seamless_tile(img)).all())
 
 
-# --- inputs that require grad --------------------------------------------------------------------------------
-def test_inputs_that_require_grad_are_detached_with_a_word(imgs):
+# --- inputs that require grad: the graph is kept (issue 22), no warning, the same values ------------------------
+def test_inputs_that_require_grad_keep_their_graph(imgs):
     src, tgt, m = imgs
     src = src.clone().requires_grad_(True)
-    with pytest.warns(UserWarning, match="source requires grad, but Poisson editing here is not differentiable"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         out = seamless_clone(src, tgt, m, solver="mgpcg")
-    assert not out.requires_grad and torch.equal(out, seamless_clone(src.detach(), tgt, m, solver="mgpcg"))
+    assert out.requires_grad and torch.equal(out.detach(), seamless_clone(src.detach(), tgt, m, solver="mgpcg"))
+    out.sum().backward()
+    assert src.grad is not None and bool(src.grad.abs().sum() > 0)
+    with torch.no_grad():  # no graph asked for: none built
+        assert not seamless_clone(src, tgt, m).requires_grad
 
 
 # --- polygons far outside the image ---------------------------------------------------------------------------

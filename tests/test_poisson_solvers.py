@@ -144,3 +144,20 @@ def test_course_method_is_the_templates_loop():
     assert a.history[:28] == b.history[:28] and a.history[28] != b.history[28]
     start = torch.where(pb.system.m, 0.9 * pb.system.target + 0.1 * pb.x0, pb.system.target)  # written out
     assert abs(float(course_loss(pb.system, start)) - a.history[0]) < 1e-6
+
+
+def test_strided_transfers_equal_the_reference_transfers():
+    """The V-cycle's restrict_into / prolong_into (strided, no full-size temporaries) are R and P exactly."""
+    from dipnb.poisson.solvers.mgpcg import _ringed, prolong_into, restrict_into
+
+    g = torch.Generator().manual_seed(5)
+    f = torch.randn(2, 10, 12, generator=g, dtype=torch.float64)
+    fp = _ringed(2, 10, 12, torch.float64, f.device)
+    fp[..., 1:-1, 1:-1] = f
+    out = torch.empty(2, 5, 6, dtype=torch.float64)
+    assert torch.allclose(restrict_into(fp, torch.empty(2, 5, 14, dtype=torch.float64), out) / 64, restrict(f))
+    c = torch.randn(2, 5, 6, generator=g, dtype=torch.float64)
+    cp = _ringed(2, 5, 6, torch.float64, c.device)
+    cp[..., 1:-1, 1:-1] = c
+    fine = torch.empty(2, 10, 12, dtype=torch.float64)
+    assert torch.allclose(prolong_into(cp, torch.empty(2, 7, 12, dtype=torch.float64), fine) / 16, prolong(c))

@@ -3,7 +3,8 @@
 * :func:`polygon_mask` — a polygon's mask Ω (even-odd rule on pixel centres); :class:`PolygonState` — the
   polygon a user draws and its placement (the model behind notebook 02's canvases);
 * :func:`seamless_clone` — eq. 7 with import / mixed / monochrome guidance, solvers "auto", "mgpcg",
-  "dst", "adam" (see :mod:`dipnb.poisson.solvers`);
+  "dst", "adam" (see :mod:`dipnb.poisson.solvers`); batched (``N×C×H×W``) and differentiable (the backward
+  pass is one adjoint solve);
 * :func:`texture_flatten` (eqs. 14–15), :func:`illumination_change` (eq. 16), :func:`color_change`,
   :func:`seamless_tile` — the paper's other edits.
 """

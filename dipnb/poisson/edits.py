@@ -3,8 +3,8 @@
 Conventions: images are float tensors ``C×H×W`` in [0, 1]; every input image goes through
 :func:`dipnb.images.to_tensor` (its one float rule: floats beyond [−0.5, 1.5] are refused with the fix; its
 pixel budget, checked from the shape first); every parameter is checked (type, finiteness, range) before any
-work, and no result holds NaN or inf. The edits are not differentiable (inputs that require grad are detached,
-with a warning). The mask Ω is given in **source** coordinates; ``offset = (dx, dy)`` moves source pixel (x, y)
+work, and no result holds NaN or inf. The edits are differentiable: inputs that require grad keep their graph,
+and the solve's backward pass is one adjoint solve (eq. 7's matrix is symmetric), not unrolled iterations. The mask Ω is given in **source** coordinates; ``offset = (dx, dy)`` moves source pixel (x, y)
 to target pixel (x + dx, y + dy), x to the right, y down. Results are *not* clamped (use
 :func:`dipnb.images.to_uint8` or ``.clamp(0, 1)`` for display); pixels outside Ω are the target's, bit for
 bit; inputs are never modified.
@@ -27,7 +27,8 @@ import torch
 from dipnb import checks
 from dipnb.checks import check
 from dipnb.images import to_tensor
-from dipnb.poisson.guidance import PoissonSystem, build_system, crop_with_margin, image_gradients, luminance, mixed_field
+from dipnb.poisson.guidance import build_system, crop_with_margin, image_gradients, luminance, mixed_field
+from dipnb.poisson.operators import PoissonSystem
 from dipnb.poisson.mask import check_mask, place_mask
 from dipnb.poisson.operators import DIRECTIONS, bounding_box, inner, neighbour
 from dipnb.poisson.solvers import SolveInfo, StepCallback, solve
@@ -40,12 +41,16 @@ MODES = ("import", "mixed", "monochrome")
 
 def _image(x: Any, name: str) -> torch.Tensor:
     """One input image through :func:`dipnb.images.to_tensor` (its float rule and pixel budget); float64 stays
-    float64. Autograd is not followed: a tensor that requires grad is detached, with a warning."""
-    if isinstance(x, torch.Tensor) and x.requires_grad:
-        warnings.warn(f"{name} requires grad, but Poisson editing here is not differentiable: it was detached "
-                      "(the result carries no gradient)", stacklevel=user_stacklevel())
+    float64. A tensor that requires grad keeps its graph (the checks run on its values): gradients flow through
+    every edit to the images (see :func:`seamless_clone`)."""
     f64 = getattr(x, "dtype", None) in (torch.float64, np.float64)
-    return to_tensor(x, name=name, dtype=torch.float64 if f64 else torch.float32)
+    t = to_tensor(x, name=name, dtype=torch.float64 if f64 else torch.float32)
+    if isinstance(x, torch.Tensor) and x.requires_grad and torch.is_grad_enabled():
+        g = x[None] if x.ndim == 2 else x  # to_tensor's layouts for tensors: H×W or C×H×W
+        g = g[:t.shape[0]]  # an alpha channel dropped by to_tensor
+        if g.shape == t.shape and g.device == t.device:
+            t = g.to(t.dtype)  # the same values (floats are kept as they are), now with the graph
+    return t
 
 
 def _check_images(source: Any, target: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,11 +166,97 @@ def seamless_clone(source: Any, target: Any, mask: Any, offset: Sequence[int] = 
     tolerance is not reached). ``return_info=True`` returns ``(image, SolveInfo)`` with ``.solver``,
     ``.iterations``, ``.rel_residual``, ``.seconds``. ``outside``: see the module's offset policy. Runs on
     the device of ``target``; float64 inputs are solved in float64, everything else in float32. Images go
-    through :func:`dipnb.images.to_tensor` (floats must be in [0, 1]; over-budget sizes are refused). Not
-    differentiable: inputs that require grad are detached, with a warning.
+    through :func:`dipnb.images.to_tensor` (floats must be in [0, 1]; over-budget sizes are refused).
+
+    **Batched**: ``source`` and/or ``target`` may be ``N×C×H×W`` tensors (NumPy: ``N×H×W×C``; a single
+    image is used for every item) and ``mask`` ``H×W`` (one Ω for all: the N·C channels are solved together, in
+    one run of the solver) or ``N×H×W`` (one Ω each: N solves); the result is ``N×C×H_t×W_t``, the same as N
+    single calls, and ``SolveInfo`` describes the whole batch (``extra["per_item"]`` with one Ω per item).
+
+    **Differentiable**: gradients flow to ``source`` and ``target`` (hence to a guidance field built from them
+    and to the boundary values f*) through an adjoint solve — A is symmetric, so the backward pass is one more
+    solve with the same solver and options, never the unrolled iterations (Adam's gradient is the exact
+    solve's). ``tol`` bounds the gradient's relative error as it does the result's: pass e.g. ``tol=1e-12`` in
+    float64 for ``torch.autograd.gradcheck``. Ω and the offset are discrete: they have no gradient. In mixed
+    mode the choice of the stronger gradient per edge is piecewise (the gradient of the chosen one).
     """
+    if _batched(source) or _batched(target) or _batched_mask(mask):
+        return _clone_batch(source, target, mask, offset, mode, solver, outside, return_info, options)
     problem = clone_problem(source, target, mask, offset, mode, outside)
     return solve_problem(problem, solver, return_info=return_info, **options)
+
+
+def _batched(x: Any) -> bool:
+    return isinstance(x, (torch.Tensor, np.ndarray)) and x.ndim == 4
+
+
+def _batched_mask(m: Any) -> bool:
+    return isinstance(m, (torch.Tensor, np.ndarray)) and m.ndim == 3 and m.shape[0] > 1 and m.shape[-1] > 1
+
+
+def _items(x: Any, name: str) -> list[Any] | None:
+    """The N images of a batch (``N×C×H×W`` tensor, ``N×H×W×C`` array), or None for a single image."""
+    if not _batched(x):
+        return None
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (N = 0)")
+    return [x[n] for n in range(x.shape[0])]
+
+
+def _clone_batch(source: Any, target: Any, mask: Any, offset: Sequence[int], mode: str, solver: str, outside: str,
+                 return_info: bool, options: dict[str, Any]):
+    """:func:`seamless_clone` on a batch: one solve for all N·C channels when Ω is shared, else one per item."""
+    t0 = time.perf_counter()
+    srcs, tgts = _items(source, "source"), _items(target, "target")
+    masks = [mask[n] for n in range(mask.shape[0])] if _batched_mask(mask) else None
+    sizes = {len(x) for x in (srcs, tgts, masks) if x is not None}
+    if len(sizes) > 1:
+        raise ValueError(f"batch sizes differ: source {len(srcs) if srcs else '-'}, target "
+                         f"{len(tgts) if tgts else '-'}, mask {len(masks) if masks else '-'} items; give N of each "
+                         "(or one image / one H×W mask for all)")
+    N = sizes.pop()
+    srcs, tgts = srcs or [source] * N, tgts or [target] * N
+    if masks is not None:  # one Ω per item: N independent systems
+        outs, infos = [], []
+        for s, t, m in zip(srcs, tgts, masks):
+            o, i = seamless_clone(s, t, m, offset, mode, solver, outside=outside, return_info=True, **options)
+            outs.append(o)
+            infos.append(i)
+        worst = max(infos, key=lambda i: i.rel_residual)
+        info = SolveInfo(solver=worst.solver, iterations=max(i.iterations for i in infos),
+                         rel_residual=worst.rel_residual, seconds=time.perf_counter() - t0,
+                         converged=None if any(i.converged is None for i in infos) else all(i.converged for i in infos),
+                         stopped_early=any(i.stopped_early for i in infos), extra={"per_item": infos})
+        out = _stack(outs)
+        return (out, info) if return_info else out
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    pairs = [_check_images(s, t) for s, t in zip(srcs, tgts)]
+    shapes = {(tuple(s.shape), tuple(t.shape), s.dtype) for s, t in pairs}
+    if len(shapes) > 1:
+        raise ValueError(f"the items of a batch differ in shape or dtype ({sorted(map(str, shapes))}); stack "
+                         "images of one size")
+    src0 = pairs[0][0]
+    m = check_mask(mask, tuple(src0.shape[-2:])).to(src0.device)
+    off = _check_offset(offset)
+    problems = [_clone_problem(s, t, m, off, mode, outside) for s, t in pairs]
+    sy = problems[0].system
+    system = PoissonSystem(box=sy.box, m=sy.m, D=sy.D, b=torch.cat([p.system.b for p in problems]),
+                           target_with_margin=torch.cat([p.system.target_with_margin for p in problems]),
+                           omega_with_margin=sy.omega_with_margin, items=N)
+    batch = Problem(system, torch.cat([p.target for p in problems]), torch.cat([p.x0 for p in problems]))
+    out, info = solve_problem(batch, solver, return_info=True, **options)
+    out = out.view(N, -1, *out.shape[-2:])
+    info.seconds = time.perf_counter() - t0
+    return (out, info) if return_info else out
+
+
+def _stack(outs: list[torch.Tensor]) -> torch.Tensor:
+    shapes = {tuple(o.shape) for o in outs}
+    if len(shapes) > 1:
+        raise ValueError(f"the items of a batch give results of different shapes {sorted(shapes)}; stack targets "
+                         "of one size")
+    return torch.stack(outs)
 
 
 def paste(source: Any, target: Any, mask: Any, offset: Sequence[int] = (0, 0), outside: str = "clip") -> torch.Tensor:

@@ -149,6 +149,7 @@ class PoissonSystem:
     b: torch.Tensor  # C×h×w
     target_with_margin: torch.Tensor  # C×(h+2)×(w+2), f* with a 1-px margin (replicated beyond the image)
     omega_with_margin: torch.Tensor  # bool (h+2)×(w+2), Ω with a 1-px margin
+    items: int = 1  #: a batch of N images stacked along the channels: each converges as its own solve would
 
     @property
     def target(self) -> torch.Tensor:
@@ -159,11 +160,6 @@ class PoissonSystem:
     def omega_float(self) -> torch.Tensor:
         """Ω's indicator (``m``) as 0/1 in ``b``'s dtype, the mask :func:`apply_A` multiplies by."""
         return self.m.to(self.b.dtype)
-
-    # The short names the solvers were written with (target_m, m_m, mf), kept while they are being rewritten.
-    target_m = property(lambda self: self.target_with_margin)
-    m_m = property(lambda self: self.omega_with_margin)
-    mf = property(lambda self: self.omega_float)
 
     @property
     def unknowns(self) -> int:

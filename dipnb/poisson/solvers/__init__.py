@@ -9,7 +9,9 @@ before any work, so an option a solver does not take is refused, never ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -49,7 +51,9 @@ def solve(system: PoissonSystem, solver: str = "auto", *, x0: torch.Tensor | Non
     True stops early. ``options`` go to the solver and are checked against what it takes
     (``REGISTRY[name].options``). A solve that ends short of its tolerance warns (:class:`ConvergenceWarning`)
     with the residual reached, or raises :class:`NotConvergedError` when ``strict=True``; a result with NaN or
-    inf always raises. Not differentiable: inputs are used as plain values (detached).
+    inf always raises. Differentiable in ``system.b`` (hence in whatever built it: source, target, guidance
+    field): when ``b`` requires grad the backward pass is one adjoint solve (A is symmetric), never the unrolled
+    iterations; the matrix (Ω, |N_p|) has no gradient, ``x0`` none either (the solution does not depend on it).
     """
     spec, how = choose(system, solver)
     opts = spec.validate(options, how)
@@ -65,8 +69,10 @@ def solve(system: PoissonSystem, solver: str = "auto", *, x0: torch.Tensor | Non
     start = (system.target if x0 is None else x0).detach().to(system.b.dtype)
     if start.shape != system.b.shape:
         raise ValueError(f"x0 must have the box's shape {tuple(system.b.shape)}, got {tuple(start.shape)}")
+    differentiable = torch.is_grad_enabled() and system.b.requires_grad
+    plain = _detached(system) if differentiable else system
     with torch.no_grad():
-        x, info = spec.run(system, x0=start, monitor=Monitor(callback, every), **opts)
+        x, info = spec.run(plain, x0=start, monitor=Monitor(callback, every), **opts)
     if not bool(torch.isfinite(x).all()):
         raise FloatingPointError(f"solver {spec.name!r} produced NaN or inf values (relative residual "
                                  f"{info.rel_residual:.2e}); check the inputs and options {options or ''}")
@@ -79,9 +85,54 @@ def solve(system: PoissonSystem, solver: str = "auto", *, x0: torch.Tensor | Non
         if strict:
             raise NotConvergedError(msg)
         warnings.warn(msg, ConvergenceWarning, stacklevel=user_stacklevel())
+    if differentiable:
+        x = _AdjointSolve.apply(system.b, x, _adjoint(plain, spec, opts))
     return x, info
 
 
-__all__ = ["REGISTRY", "SOLVERS", "ConvergenceWarning", "MGPreconditioner", "NotConvergedError", "SolveInfo",
-           "Solver", "StepCallback", "choose", "is_rectangle", "relative_residual", "solve", "solve_adam", "solve_dst",
+# ------------------------------------------------------------------------------------------------------------
+# gradients: the adjoint solve
+# ------------------------------------------------------------------------------------------------------------
+def _detached(system: PoissonSystem) -> PoissonSystem:
+    return dataclasses.replace(system, b=system.b.detach(), target_with_margin=system.target_with_margin.detach())
+
+
+def _adjoint(system: PoissonSystem, spec: Solver, opts: dict[str, Any]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``g ↦ A⁻¹ (m ∘ g)``: the vector-Jacobian product of x = A⁻¹ b. A (eq. 7's matrix on Ω) is symmetric, so
+    the adjoint system is the forward one with the incoming gradient as right-hand side: one more solve, by the
+    same solver (mgpcg, dst) with the same options; the Adam path's gradient is the exact solve's, by mgpcg."""
+    if spec.name == "adam":
+        spec, opts = MGPCG, MGPCG.validate({"tol": min(float(opts.get("tol") or 1e-6), 1e-6)})
+
+    def vjp(g: torch.Tensor) -> torch.Tensor:
+        rhs = torch.where(system.m, g.to(system.b.dtype), 0.0)
+        if not bool(rhs.any()):
+            return torch.zeros_like(rhs)
+        adj = dataclasses.replace(system, b=rhs)
+        with torch.no_grad():
+            y, info = spec.run(adj, x0=torch.zeros_like(rhs), monitor=Monitor(), **opts)
+        if info.converged is False:
+            warnings.warn(f"the adjoint solve (gradient) of solver {spec.name!r} did not converge: relative "
+                          f"residual {info.rel_residual:.2e}", ConvergenceWarning, stacklevel=user_stacklevel())
+        return torch.where(system.m, y, 0.0)
+
+    return vjp
+
+
+class _AdjointSolve(torch.autograd.Function):
+    """x = A⁻¹ b with ∂L/∂b = A⁻ᵀ ∂L/∂x = A⁻¹ ∂L/∂x (A symmetric): the solve itself runs outside autograd, so no
+    iteration is unrolled and the memory does not grow with the iteration count."""
+
+    @staticmethod
+    def forward(ctx: Any, b: torch.Tensor, x: torch.Tensor, vjp: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        ctx.vjp = vjp
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad_x: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+        return ctx.vjp(grad_x), None, None
+
+
+__all__ = ["REGISTRY", "SOLVERS", "ConvergenceWarning", "MGPreconditioner", "NotConvergedError",
+           "SolveInfo", "Solver", "StepCallback", "choose", "is_rectangle", "relative_residual", "solve", "solve_adam", "solve_dst",
            "solve_mgpcg"]

@@ -43,7 +43,7 @@ def composite_with_margin(system: PoissonSystem, x: torch.Tensor) -> torch.Tenso
     """F on the box plus a 1-px ring: x inside Ω, f* elsewhere; beyond the image, the nearest pixel of F."""
     F_in = torch.where(system.m, x, system.target)
     Fm = torch.nn.functional.pad(F_in[None], (1, 1, 1, 1), mode="replicate")[0]
-    ring_in = system.target_m.clone()
+    ring_in = system.target_with_margin.clone()
     ring_in[..., 1:-1, 1:-1] = F_in
     box = system.box
     h, w = F_in.shape[-2:]
@@ -140,7 +140,7 @@ def _run_fixed(system, x0, lr, max_steps, coarse, monitor):
     The gradient is formed in closed form (∇_e E = A e − r, then Pᵀ down the pyramid) rather than by
     autograd: the same numbers (tests check it), 3× less time per step.
     """
-    mf0 = system.mf
+    mf0 = system.omega_float
     r0 = system.b - apply_A(x0 * mf0, system.D, mf0)
     M = MGPreconditioner(system.m, system.box.y0, system.box.x0, system.box.H, system.box.W, r0.dtype,
                          channels=r0.shape[0], coarse=coarse)

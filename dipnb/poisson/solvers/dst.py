@@ -65,7 +65,7 @@ def solve_dst(system: PoissonSystem, *, x0: torch.Tensor, monitor: Monitor,
     t0 = time.perf_counter()
     b = system.b
     h, w = b.shape[-2:]
-    r = b - apply_A(x0, system.D, system.mf)
+    r = b - apply_A(x0, system.D, system.omega_float)
     lam_t = dst_eigenvalues(h, w, b.dtype, b.device).T * ((h + 1) * (w + 1) / 4.0)
     # rows, then columns (on the transposed array, so that every transform runs along contiguous memory)
     rh = dst1(dst1(r).transpose(-1, -2))  # C×w×h
