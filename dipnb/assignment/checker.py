@@ -212,8 +212,7 @@ def grade_question(name: str, cells: list[dict], ran: dict[int, str | None], pub
         return fail(f"the cell defining `{name}` (cell {index}) raised {ran[index]} when your notebook ran.")
     from IPython.core.interactiveshell import InteractiveShell
 
-    shell = InteractiveShell.instance(history_length=0, colors="NoColor")
-    shell.history_manager.enabled = False
+    shell = InteractiveShell.instance()  # made before the walls went up (it writes its profile folder)
     for i in needed_cells(cells, index, {k for k, e in ran.items() if e is None}):
         result = shell.run_cell(cells[i]["source"], store_history=False, silent=True)
         err = result.error_before_exec or result.error_in_exec
@@ -259,6 +258,11 @@ def check_notebook(cells: list[dict], questions: list[str], ran: dict[int, str |
                                   "public_message": f"the checks {bad} are not the autograder's own: not graded",
                                   "hidden_message": ""}) + "\n")
         os._exit(0)
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance(history_length=0, colors="NoColor")
+    shell.history_manager.enabled = False
+    _warm_up(public)
     snap = Snapshot([public, reference, hidden])
     trusted = [os.path.realpath(f) for f in files.values()]
     null = os.open(os.devnull, os.O_WRONLY)
@@ -306,6 +310,21 @@ def check_notebook(cells: list[dict], questions: list[str], ran: dict[int, str |
         out.write(json.dumps(res) + "\n")
     out.close()
     os._exit(0)
+
+
+def _warm_up(public) -> None:
+    """What torch patches on first use (``torch._dynamo`` wraps ``torch.manual_seed``; an optimiser's first
+    instance wraps its class's ``step``) is patched now, before the snapshot: only the student's changes count."""
+    import torch
+    import torch._dynamo  # noqa: F401
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    spy = public.SpyCriterion([p])
+    opt = public.SpyAdam([p], spy, lr=0.1)
+    spy(p, torch.ones(1)).backward()
+    opt.step()
+    torch.optim.Adam([p]).step()
+    torch.optim.SGD([p], lr=0.1).step()
 
 
 def _die_with_parent() -> None:
