@@ -233,7 +233,8 @@ def check_validate(fn: Callable, seed: int, epoch: int = 3, num_epochs: int = 10
     hook = model.register_forward_hook(lambda *_: grad_on.append(torch.is_grad_enabled()))
     out = fn(model, loader, nn.L1Loss(), torch.device("cpu"), epoch, num_epochs)
     hook.remove()
-    require(grad_on and not any(grad_on), f"{name} ran its forward passes with gradients enabled: wrap the loop "
+    require(bool(grad_on), f"{name} never ran the model.")
+    require(not any(grad_on), f"{name} ran its forward passes with gradients enabled: wrap the loop "
                                           "in torch.no_grad().")
     diff = _first_difference(before, _state(model), atol=0)
     require(diff is None, f"{name} changed the model (`{diff}`): validation must not train — use model.eval() "

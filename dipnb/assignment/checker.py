@@ -188,8 +188,10 @@ _MISSING = object()
 
 # -- one question, in its own walled child ------------------------------------------------------------------
 def _first_line(err: BaseException) -> str:
+    """The first line of a failure; a check's own failure (an AssertionError) without its type's name."""
     text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}".strip()
+    first = text.splitlines()[0] if text else ""
+    return first if isinstance(err, AssertionError) and first else f"{type(err).__name__}: {first}".strip()
 
 
 def grade_question(name: str, cells: list[dict], ran: dict[int, str | None], public, hidden,
@@ -228,9 +230,8 @@ def grade_question(name: str, cells: list[dict], ran: dict[int, str | None], pub
             getattr(module, name)(obj)
             res[kind] = True
         except BaseException as err:  # noqa: BLE001  any exception fails the check, with its message
-            res[f"{kind}_message"] = str(err).strip() if kind == "public" else _first_line(err)
-            if not isinstance(err, AssertionError):
-                res[f"{kind}_message"] = _first_line(err)
+            full = str(err).strip() if isinstance(err, AssertionError) and str(err).strip() else _first_line(err)
+            res[f"{kind}_message"] = full if kind == "public" else _first_line(err)
         changed = snap.changes()
         if changed:
             res["public"] = res["hidden"] = False
