@@ -172,6 +172,19 @@ WRONG = {
                 h, w = min(lf.shape[2], lb.shape[2]), min(lf.shape[3], lb.shape[3])
                 return ((lb[..., :h, :w] - lf[..., :h, :w]) ** 2).mean()
             """,
+        "the real student's: crops Ω's bounding box and zero-pads": """
+            def cal_laplacian_loss(foreground_img, foreground_mask, blended_img, background_mask):
+                k = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).expand(3, 1, 3, 3)
+                def crop(img, mask):
+                    ys, xs = torch.nonzero(mask[0, 0] > 0, as_tuple=True)
+                    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+                    return img[..., y0:y1, x0:x1], mask[..., y0:y1, x0:x1]
+                fc, fm = crop(foreground_img, foreground_mask)
+                bc, bm = crop(blended_img, background_mask)
+                lf = F.conv2d(fc, k, padding=1, groups=3) * fm
+                lb = F.conv2d(bc, k, padding=1, groups=3) * bm
+                return ((lb - lf) ** 2).sum() / (fm.sum() * 3)
+            """,
         "foreground mask used on the blend": """
             def cal_laplacian_loss(foreground_img, foreground_mask, blended_img, background_mask):
                 k = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).expand(3, 1, 3, 3)
@@ -242,6 +255,33 @@ WRONG = {
                 def forward(self, x):
                     return torch.zeros_like(x)
             """,
+        "ends in Sigmoid: outputs in [0, 1], targets in [-1, 1]": """
+            _Right = FullyConvNetwork
+            class FullyConvNetwork(_Right):
+                def forward(self, x):
+                    return torch.sigmoid(self.decoder[:-1](self.encoder(self.conv1(x))))
+            """,
+        "keeps conv1 but never uses it": """
+            class FullyConvNetwork(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.conv1 = nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+                    self.body = nn.Sequential(nn.Conv2d(3, 16, 4, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
+                                              nn.ConvTranspose2d(16, 3, 4, 2, 1), nn.Tanh())
+                def forward(self, x):
+                    return self.body(x)
+            """,
+        "the real student's: conv1 replaced by a 64-filter layer (the prompt requires the given conv1)": """
+            class FullyConvNetwork(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.conv1 = nn.Sequential(nn.Conv2d(3, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
+                    self.conv2 = nn.Sequential(nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.ReLU(inplace=True))
+                    self.deconv1 = nn.Sequential(nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU())
+                    self.deconv2 = nn.Sequential(nn.ConvTranspose2d(64, 3, 4, 2, 1), nn.Tanh())
+                def forward(self, x):
+                    return self.deconv2(self.deconv1(self.conv2(self.conv1(x))))
+            """,
         "wraps dipnb's FCN": """
             from dipnb.pix2pix.nets import FCN as _FCN
             class FullyConvNetwork(nn.Module):
@@ -271,6 +311,15 @@ WRONG = {
                     optimizer.step()
                     loss.backward()
             """,
+        "ignores criterion, hard-codes L1": """
+            def train_one_epoch(model, dataloader, optimizer, criterion, device, epoch, num_epochs):
+                model.train()
+                for x, y in dataloader:
+                    optimizer.zero_grad()
+                    loss = (model(x.to(device)) - y.to(device)).abs().mean()
+                    loss.backward()
+                    optimizer.step()
+            """,
         "no model.train() (BatchNorm stays in eval mode)": """
             def train_one_epoch(model, dataloader, optimizer, criterion, device, epoch, num_epochs):
                 for x, y in dataloader:
@@ -287,6 +336,14 @@ WRONG = {
                 with torch.no_grad():
                     for x, y in dataloader:
                         total += criterion(model(x.to(device)), y.to(device)).item()
+                return total / len(dataloader)
+            """,
+        "no torch.no_grad() (a graph per batch)": """
+            def validate(model, dataloader, criterion, device, epoch, num_epochs):
+                model.eval()
+                total = 0.0
+                for x, y in dataloader:
+                    total += criterion(model(x.to(device)), y.to(device)).item()
                 return total / len(dataloader)
             """,
         "the sum instead of the mean": """
@@ -376,6 +433,125 @@ def test_failure_messages_say_what_is_wrong():
     for name, (source, expected) in cases.items():
         with pytest.raises(AssertionError, match=expected.replace("(", r"\(").replace(")", r"\)")):
             getattr(public, name)(answer(name, source))
+
+
+# Correct answers written differently from the workbook's; each must keep its question's points.
+CORRECT = {
+    "solve_eq7": {
+        "float32 arithmetic (within the stated 1e-5)": """
+            def solve_eq7(g, fstar, mask):
+                f = fstar.clone()
+                for c in range(g.shape[0]):
+                    A, b, omega = assemble_by_hand(g[c:c + 1], fstar[c:c + 1], mask)
+                    ys, xs = zip(*omega)
+                    f[c, list(ys), list(xs)] = torch.linalg.solve(A.float(), b.float()).double()
+                return f
+            """,
+        "Gauss–Seidel iterations to the tolerance": """
+            def solve_eq7(g, fstar, mask):
+                f = fstar.clone().double()
+                H, W = mask.shape
+                pts = [(y, x) for y in range(H) for x in range(W) if mask[y, x]]
+                for _ in range(2000):
+                    for y, x in pts:
+                        nb = [(y + dy, x + dx) for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))
+                              if 0 <= y + dy < H and 0 <= x + dx < W]
+                        f[:, y, x] = sum(f[:, q, r] + g[:, y, x] - g[:, q, r] for q, r in nb) / len(nb)
+                return f
+            """,
+    },
+    "cal_laplacian_loss": {
+        "Laplacian by slicing a zero-padded copy, mean": """
+            def cal_laplacian_loss(foreground_img, foreground_mask, blended_img, background_mask):
+                def lap(a):
+                    p = F.pad(a, (1, 1, 1, 1))
+                    return p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:] - 4 * a
+                lf = lap(foreground_img)[:, :, foreground_mask[0, 0] > 0]
+                lb = lap(blended_img)[:, :, background_mask[0, 0] > 0]
+                return ((lb - lf) ** 2).mean()
+            """,
+    },
+    "FullyConvNetwork": {
+        "conv1 then a wider layer, 2·sigmoid − 1": """
+            class FullyConvNetwork(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.conv1 = nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+                    self.wide = nn.Sequential(nn.Conv2d(8, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU())
+                    self.up = nn.Sequential(nn.ConvTranspose2d(64, 16, 4, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
+                                            nn.ConvTranspose2d(16, 3, 4, 2, 1))
+                def forward(self, x):
+                    return 2 * torch.sigmoid(self.up(self.wide(self.conv1(x)))) - 1
+            """,
+    },
+    "train_one_epoch": {
+        "model.zero_grad(), returns nothing": """
+            def train_one_epoch(model, dataloader, optimizer, criterion, device, epoch, num_epochs):
+                model.train()
+                for i, (a, b) in enumerate(dataloader):
+                    model.zero_grad()
+                    out = model(a.to(device))
+                    criterion(out, b.to(device)).backward()
+                    optimizer.step()
+            """,
+    },
+    "validate": {
+        "torch.inference_mode(), a running list": """
+            def validate(model, dataloader, criterion, device, epoch, num_epochs):
+                model.eval()
+                losses = []
+                with torch.inference_mode():
+                    for a, b in dataloader:
+                        losses.append(float(criterion(model(a), b)))
+                return sum(losses) / len(losses)
+            """,
+    },
+    "generator_loss": {
+        "BCEWithLogitsLoss and F.l1_loss, halved": """
+            def generator_loss(D, x, y, fake, lambda_l1=100.0):
+                pred = D(torch.cat((x, fake), dim=1))
+                return 0.5 * (nn.BCEWithLogitsLoss()(pred, torch.ones_like(pred)) + lambda_l1 * F.l1_loss(fake, y))
+            """,
+    },
+}
+
+
+@pytest.mark.parametrize("name,label", [(q, c) for q, cs in CORRECT.items() for c in cs])
+def test_correct_answer_written_differently_keeps_the_points(name, label):
+    assert verdict(name, answer(name, CORRECT[name][label])) == (True, True)
+
+
+def test_the_real_students_answers():
+    """The student solution this project started from: its cv2.fillPoly mask passes; its Laplacian loss (crop
+    Ω's box, zero-pad) fails with a message saying where; its FCN (conv1 replaced) fails saying conv1."""
+    crop = WRONG["cal_laplacian_loss"]["the real student's: crops Ω's bounding box and zero-pads"]
+    for module in (public, HIDDEN):
+        with pytest.raises(AssertionError, match="edge of Ω's bounding box"):
+            getattr(module, "cal_laplacian_loss")(answer("cal_laplacian_loss", crop))
+    fcn = WRONG["FullyConvNetwork"]["the real student's: conv1 replaced by a 64-filter layer (the prompt requires the given conv1)"]
+    with pytest.raises(AssertionError, match="the template gives it and the prompt requires it"):
+        public.FullyConvNetwork(answer("FullyConvNetwork", fcn))
+    prompt = QUESTIONS["FullyConvNetwork"][1].cells["prompt"].source
+    assert "`conv1` is required" in prompt
+
+
+def test_one_tolerance_stated_once():
+    nb02 = (NOTEBOOKS / "02_polygon_drawing.ipynb").read_text()
+    assert "MASK_TOLERANCE" in QUESTIONS["create_mask_from_points"][1].cells["prompt"].source
+    assert "<= MASK_TOLERANCE" in nb02 and "from dipnb.assignment.public import MASK_TOLERANCE" in nb02
+    assert "EQ7_TOLERANCE" in QUESTIONS["solve_eq7"][1].cells["prompt"].source
+    assert public.MASK_TOLERANCE == 0.5 and public.EQ7_TOLERANCE == 1e-5
+
+
+def test_public_checks_hold_no_reference_answer():
+    """The release ships dipnb.assignment (public checks) but not assignment/reference.py."""
+    import dipnb.assignment as pkg
+    files = {p.name for p in Path(pkg.__file__).parent.glob("*.py")}
+    assert "reference.py" not in files and (ROOT / "assignment" / "reference.py").is_file()
+    src = Path(public.__file__).read_text()
+    assert "reference" not in src.split('"""', 2)[2].split("import")[0]
+    for name in ("even_odd_mask", "laplacian_loss(", "d_loss(", "g_loss(", "reference_epoch"):
+        assert f"def {name}" not in src
 
 
 def test_fairness_other_correct_answers_pass():

@@ -275,9 +275,10 @@ def _grade_cells(run: Run, cells: list[dict], questions, folder: Path, path: Pat
 # -- a class ----------------------------------------------------------------------------------------------------
 def grade(root: Path, single: bool = False, jobs: int | None = None, timeout: float | None = None,
           memory_gb: float = MEMORY_GB, log=functools.partial(print, flush=True),
-          questions: dict[str, list[tuple[str, float]]] | None = None) -> list[Run]:
+          questions: dict[str, list[tuple[str, float]]] | None = None, protect: tuple[Path, ...] = ()) -> list[Run]:
     """Grade every student of the class folder ``root`` (``single``: ``root`` is one student's folder),
-    ``jobs`` notebooks at a time; write the grades, the summary and the feedback into ``root``."""
+    ``jobs`` notebooks at a time; write the grades, the summary and the feedback into ``root``. ``protect``:
+    more folders no submission may read (copies of the autograder, say)."""
     root = root.resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder")
@@ -294,7 +295,7 @@ def grade(root: Path, single: bool = False, jobs: int | None = None, timeout: fl
     with tempfile.TemporaryDirectory(prefix="dipnb-grade-") as private:
         private = Path(private)
         opts = Options(timeout, memory_gb, CHECKS, (root, ROOT / "assignment", ROOT / "notebooks", ROOT / "dist",
-                                                    ROOT / ".git", private))
+                                                    ROOT / ".git", private, *protect))
         copies = {s: unpack(src, private / "students" / s) for s, src in subs.items()}
         work = []
         for s, folder in copies.items():
@@ -414,10 +415,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--timeout", type=float, default=None,
                     help=f"seconds per notebook (default by profile: {TIMEOUT})")
     ap.add_argument("--memory", type=float, default=MEMORY_GB, help="GB of address space per process")
+    ap.add_argument("--protect", type=Path, action="append", default=[],
+                    help="a folder no submission may read (besides the checkout's assignment/, notebooks/, dist/)")
     args = ap.parse_args(argv)
     os.environ.setdefault("DIPNB_PROFILE", "ci")  # grading checks answers, not long training runs
     t0 = time.perf_counter()
-    runs = grade(args.folder, single=not args.klass, jobs=args.jobs, timeout=args.timeout, memory_gb=args.memory)
+    runs = grade(args.folder, single=not args.klass, jobs=args.jobs, timeout=args.timeout, memory_gb=args.memory,
+                 protect=tuple(p.resolve() for p in args.protect))
     n = len({r.student for r in runs})
     print(format_table(runs) if n == 1 else "")
     root = args.folder
