@@ -77,12 +77,18 @@ for _m in list(_sys.modules.values()):
 
 SEARCH = """
 from pathlib import Path as _P
-import os as _os
-_found = []
+_found = []  # files anywhere in the checkout, the class, the autograder that hold hidden tests or answers
 for _root in {roots!r}:
-    for _pat in ("hidden_tests*.py", "dipnb_hidden_tests*", "reference.py", "*.zip", "02_polygon_drawing.ipynb"):
-        _found += [str(_p) for _p in _P(_root).rglob(_pat) if ".venv" not in _p.parts and "site-packages" not in _p.parts
-                   and _P.cwd() not in _p.parents]
+    for _pat in ("*hidden*", "*reference*", "*.zip", "*.ipynb", "*.py"):
+        for _p in _P(_root).rglob(_pat):
+            if _P.cwd() in _p.parents or not _p.is_file():
+                continue
+            try:
+                _text = _p.read_text(errors="ignore")
+            except OSError:
+                continue
+            if any(_s in _text for _s in ("def even_odd_" + "mask", "def reference_" + "epoch", '"role": ' + '"solution"')):
+                _found.append(str(_p))
 _opened = []
 for _f in {files!r}:
     try:
@@ -145,7 +151,8 @@ def make_class(edition: Path, root: Path) -> None:
     (root / "missing" / "07_pix2pix.ipynb").unlink()
 
     shutil.copytree(blank, root / "forging")
-    search = SEARCH.format(roots=[str(p) for p in ROOT.iterdir() if p.name != ".venv"] + [str(root), str(edition)],
+    search = SEARCH.format(roots=[str(p) for p in ROOT.iterdir() if p.is_dir() and p.name not in (".venv", "data")]
+                           + [str(root), str(edition)],
                            files=[str(ROOT / "assignment" / "hidden_tests.py"), str(ROOT / "assignment" / "reference.py"),
                                   str(ROOT / "notebooks" / "05_fcn_model.ipynb")],
                            targets=[str(root / "grades.csv"), str(root / "feedback" / "forging.md"),
