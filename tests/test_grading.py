@@ -273,3 +273,57 @@ def test_one_student_writes_the_same_files(graded, tmp_path):
     assert len(rows) == len(QUESTIONS) and rows[("s123", "create_mask_from_points")] == 4
     assert sum(rows.values()) == 4
     assert (one / "summary.csv").is_file() and (one / "feedback" / "s123.md").is_file()
+
+
+def _cell(source: str, **meta) -> dict:
+    return {"cell_type": "code", "source": source, "metadata": meta}
+
+
+def test_grading_is_bound_to_the_questions_own_cell():
+    from dipnb.assignment.checker import answer_cell, needed_cells
+
+    cells = [_cell("import numpy as np\nimport heavy_data_loading_module as hd"), _cell("data = hd.load()"),
+             _cell("def helper(a):\n    return np.asarray(a)"), {"cell_type": "markdown", "source": "x", "metadata": {}},
+             _cell("def f(a):\n    return helper(a) * 2"), _cell('grader.check("f")'),
+             _cell("def f(a):  # exercise 2: an experiment\n    return None")]
+    assert answer_cell(cells, "f") == (4, "")
+    assert needed_cells(cells, 4, ran=set(range(len(cells)))) == [0, 2, 4]  # not the data cell, not the later f
+    assert answer_cell(cells[:5] + cells[6:], "f")[0] == 4  # no check cell: the first definition
+    assert answer_cell(cells, "g")[0] is None
+
+
+def test_an_answer_that_patches_the_checks_while_it_runs_scores_zero():
+    """Graded in a forked child (as the checker does), so the patch cannot leak into this test session."""
+    import json as _json
+
+    from dipnb.assignment import checker, public
+
+    hidden = checker.load_file(checker.HIDDEN_NAME, ROOT / "assignment" / "hidden_tests.py")
+    cells = [_cell("import torch"), _cell(
+        "def solve_eq7(g, fstar, mask):\n"
+        "    import dipnb.assignment.public as p\n"
+        "    p.check_eq7_rows = lambda *a, **k: None\n"
+        "    return fstar.clone()", tags=["otter_answer_cell"])]
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            res = checker.grade_question("solve_eq7", cells, {0: None, 1: None}, public, hidden,
+                                         checker.Snapshot([public, sys_modules_reference(), hidden]))
+            os.write(w, _json.dumps(res).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 1 << 16):
+        data += chunk
+    os.waitpid(pid, 0)
+    res = _json.loads(data)
+    assert not res["public"] and not res["hidden"]
+    assert "replaced the grader's dipnb.assignment.public.check_eq7_rows" in res["public_message"]
+
+
+def sys_modules_reference():
+    import sys
+
+    return sys.modules["dipnb_reference"]

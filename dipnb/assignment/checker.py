@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -225,6 +226,18 @@ def grade_question(name: str, cells: list[dict], ran: dict[int, str | None], pub
         return fail(f"your code replaced the grader's {', '.join(changed[:3])}: answers are graded as they are "
                     "written, never by changing the checks.")
     obj = shell.user_ns.get(name)
+    tampered: list[str] = []
+    if isinstance(obj, types.FunctionType):  # verified after every call: a change undone before the end counts
+        answer = obj
+
+        @functools.wraps(answer)
+        def obj(*args, **kwargs):
+            out = answer(*args, **kwargs)
+            changed = snap.changes()
+            if changed:
+                tampered.extend(changed)
+                raise AssertionError(f"your code replaced the grader's {', '.join(changed[:3])} while it ran.")
+            return out
     for kind, module in (("public", public), ("hidden", hidden)):
         try:
             getattr(module, name)(obj)
@@ -232,7 +245,7 @@ def grade_question(name: str, cells: list[dict], ran: dict[int, str | None], pub
         except BaseException as err:  # noqa: BLE001  any exception fails the check, with its message
             full = str(err).strip() if isinstance(err, AssertionError) and str(err).strip() else _first_line(err)
             res[f"{kind}_message"] = full if kind == "public" else _first_line(err)
-        changed = snap.changes()
+        changed = snap.changes() + tampered
         if changed:
             res["public"] = res["hidden"] = False
             return fail(f"your code replaced the grader's {', '.join(changed[:3])} while it was checked.")
