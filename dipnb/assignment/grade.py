@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import csv
 import functools
 import json
@@ -30,6 +31,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -150,11 +152,30 @@ def _context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
+_START_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_main():
+    """Start processes without re-importing the caller's ``__main__`` in them (the targets live in dipnb): a
+    grader driven from a notebook, ``python -`` or a script works the same, and starts faster."""
+    main = sys.modules["__main__"]
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
 def _run_process(target, args, timeout: float) -> str | None:
     """Run ``target(*args)`` in a fresh process (its own group); kill the group after ``timeout`` s.
     Returns why it failed, or None."""
-    p = _context().Process(target=target, args=args, daemon=True)
-    p.start()
+    p = _context().Process(target=target, args=args, daemon=False)
+    with _START_LOCK, _without_main():
+        p.start()
     p.join(timeout)
     if p.is_alive():
         try:
