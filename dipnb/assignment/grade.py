@@ -303,6 +303,10 @@ def grade(root: Path, single: bool = False, jobs: int | None = None, timeout: fl
     root = root.resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder")
+    missing = [f for f in ("hidden_tests.py", "reference.py") if not (CHECKS / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{CHECKS} lacks {', '.join(missing)}: grading needs the instructor's checkout (the "
+                                "student edition has only the public checks, which grader.check runs in a notebook)")
     questions = questions or questions_index()
     profile = os.environ.get("DIPNB_PROFILE", "ci") or "ci"
     timeout = timeout or TIMEOUT.get(profile, TIMEOUT["ci"])
