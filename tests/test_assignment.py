@@ -1,11 +1,11 @@
-"""The assignment edition has teeth (issue 10).
+"""The assignment edition has teeth (issues 10 and 18).
 
 Fast tests: every question's solution (taken from the solution notebook) passes its public checks and hidden
 tests, and every wrong answer listed in WRONG fails one of them (all_or_nothing: so it loses the question's
 points); the generated master notebooks and student stubs are what otter expects.
-Slow tests (whole notebooks, graded with otter run as `make grade` does): the student edition as generated
-scores 0 on every question and runs top to bottom without an error; with the solutions put back it scores full
-marks.
+Tables: WRONG answers must lose their question's points, CORRECT answers written differently must keep them
+(verdict: public checks and hidden tests, as the grader's checker runs them). Whole notebooks graded as a class
+(blank scores 0, solutions put back score full marks, …): tests/test_grading.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import torch
 from torch import nn
 
 from dipnb.assignment import build, public
-from dipnb.assignment.grade import format_table, grade
+from dipnb.assignment.grade import grade
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -173,6 +172,19 @@ WRONG = {
                 h, w = min(lf.shape[2], lb.shape[2]), min(lf.shape[3], lb.shape[3])
                 return ((lb[..., :h, :w] - lf[..., :h, :w]) ** 2).mean()
             """,
+        "the real student's: crops Ω's bounding box and zero-pads": """
+            def cal_laplacian_loss(foreground_img, foreground_mask, blended_img, background_mask):
+                k = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).expand(3, 1, 3, 3)
+                def crop(img, mask):
+                    ys, xs = torch.nonzero(mask[0, 0] > 0, as_tuple=True)
+                    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+                    return img[..., y0:y1, x0:x1], mask[..., y0:y1, x0:x1]
+                fc, fm = crop(foreground_img, foreground_mask)
+                bc, bm = crop(blended_img, background_mask)
+                lf = F.conv2d(fc, k, padding=1, groups=3) * fm
+                lb = F.conv2d(bc, k, padding=1, groups=3) * bm
+                return ((lb - lf) ** 2).sum() / (fm.sum() * 3)
+            """,
         "foreground mask used on the blend": """
             def cal_laplacian_loss(foreground_img, foreground_mask, blended_img, background_mask):
                 k = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).expand(3, 1, 3, 3)
@@ -243,6 +255,33 @@ WRONG = {
                 def forward(self, x):
                     return torch.zeros_like(x)
             """,
+        "ends in Sigmoid: outputs in [0, 1], targets in [-1, 1]": """
+            _Right = FullyConvNetwork
+            class FullyConvNetwork(_Right):
+                def forward(self, x):
+                    return torch.sigmoid(self.decoder[:-1](self.encoder(self.conv1(x))))
+            """,
+        "keeps conv1 but never uses it": """
+            class FullyConvNetwork(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.conv1 = nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+                    self.body = nn.Sequential(nn.Conv2d(3, 16, 4, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
+                                              nn.ConvTranspose2d(16, 3, 4, 2, 1), nn.Tanh())
+                def forward(self, x):
+                    return self.body(x)
+            """,
+        "the real student's: conv1 replaced by a 64-filter layer (the prompt requires the given conv1)": """
+            class FullyConvNetwork(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.conv1 = nn.Sequential(nn.Conv2d(3, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
+                    self.conv2 = nn.Sequential(nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.ReLU(inplace=True))
+                    self.deconv1 = nn.Sequential(nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU())
+                    self.deconv2 = nn.Sequential(nn.ConvTranspose2d(64, 3, 4, 2, 1), nn.Tanh())
+                def forward(self, x):
+                    return self.deconv2(self.deconv1(self.conv2(self.conv1(x))))
+            """,
         "wraps dipnb's FCN": """
             from dipnb.pix2pix.nets import FCN as _FCN
             class FullyConvNetwork(nn.Module):
@@ -272,6 +311,15 @@ WRONG = {
                     optimizer.step()
                     loss.backward()
             """,
+        "ignores criterion, hard-codes L1": """
+            def train_one_epoch(model, dataloader, optimizer, criterion, device, epoch, num_epochs):
+                model.train()
+                for x, y in dataloader:
+                    optimizer.zero_grad()
+                    loss = (model(x.to(device)) - y.to(device)).abs().mean()
+                    loss.backward()
+                    optimizer.step()
+            """,
         "no model.train() (BatchNorm stays in eval mode)": """
             def train_one_epoch(model, dataloader, optimizer, criterion, device, epoch, num_epochs):
                 for x, y in dataloader:
@@ -288,6 +336,14 @@ WRONG = {
                 with torch.no_grad():
                     for x, y in dataloader:
                         total += criterion(model(x.to(device)), y.to(device)).item()
+                return total / len(dataloader)
+            """,
+        "no torch.no_grad() (a graph per batch)": """
+            def validate(model, dataloader, criterion, device, epoch, num_epochs):
+                model.eval()
+                total = 0.0
+                for x, y in dataloader:
+                    total += criterion(model(x.to(device)), y.to(device)).item()
                 return total / len(dataloader)
             """,
         "the sum instead of the mean": """
@@ -362,8 +418,8 @@ def test_every_question_has_wrong_answers():
 def test_wrong_answer_loses_the_points(name, wrong):
     public_ok, hidden_ok = verdict(name, answer(name, WRONG[name][wrong]))
     assert not (public_ok and hidden_ok), f"{name}: the wrong answer '{wrong}' would get full points"
-    if (name, wrong) in CALLS_DIPNB:  # the package's own answer is right: only the hidden test catches it
-        assert public_ok and not hidden_ok
+    if (name, wrong) in CALLS_DIPNB:  # the guard runs in grader.check too: the student learns it there
+        assert not public_ok and not hidden_ok
 
 
 def test_failure_messages_say_what_is_wrong():
@@ -377,6 +433,125 @@ def test_failure_messages_say_what_is_wrong():
     for name, (source, expected) in cases.items():
         with pytest.raises(AssertionError, match=expected.replace("(", r"\(").replace(")", r"\)")):
             getattr(public, name)(answer(name, source))
+
+
+# Correct answers written differently from the workbook's; each must keep its question's points.
+CORRECT = {
+    "solve_eq7": {
+        "float32 arithmetic (within the stated 1e-5)": """
+            def solve_eq7(g, fstar, mask):
+                f = fstar.clone()
+                for c in range(g.shape[0]):
+                    A, b, omega = assemble_by_hand(g[c:c + 1], fstar[c:c + 1], mask)
+                    ys, xs = zip(*omega)
+                    f[c, list(ys), list(xs)] = torch.linalg.solve(A.float(), b.float()).double()
+                return f
+            """,
+        "Gauss–Seidel iterations to the tolerance": """
+            def solve_eq7(g, fstar, mask):
+                f = fstar.clone().double()
+                H, W = mask.shape
+                pts = [(y, x) for y in range(H) for x in range(W) if mask[y, x]]
+                for _ in range(2000):
+                    for y, x in pts:
+                        nb = [(y + dy, x + dx) for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))
+                              if 0 <= y + dy < H and 0 <= x + dx < W]
+                        f[:, y, x] = sum(f[:, q, r] + g[:, y, x] - g[:, q, r] for q, r in nb) / len(nb)
+                return f
+            """,
+    },
+    "cal_laplacian_loss": {
+        "Laplacian by slicing a zero-padded copy, mean": """
+            def cal_laplacian_loss(foreground_img, foreground_mask, blended_img, background_mask):
+                def lap(a):
+                    p = F.pad(a, (1, 1, 1, 1))
+                    return p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:] - 4 * a
+                lf = lap(foreground_img)[:, :, foreground_mask[0, 0] > 0]
+                lb = lap(blended_img)[:, :, background_mask[0, 0] > 0]
+                return ((lb - lf) ** 2).mean()
+            """,
+    },
+    "FullyConvNetwork": {
+        "conv1 then a wider layer, 2·sigmoid − 1": """
+            class FullyConvNetwork(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.conv1 = nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+                    self.wide = nn.Sequential(nn.Conv2d(8, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU())
+                    self.up = nn.Sequential(nn.ConvTranspose2d(64, 16, 4, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
+                                            nn.ConvTranspose2d(16, 3, 4, 2, 1))
+                def forward(self, x):
+                    return 2 * torch.sigmoid(self.up(self.wide(self.conv1(x)))) - 1
+            """,
+    },
+    "train_one_epoch": {
+        "model.zero_grad(), returns nothing": """
+            def train_one_epoch(model, dataloader, optimizer, criterion, device, epoch, num_epochs):
+                model.train()
+                for i, (a, b) in enumerate(dataloader):
+                    model.zero_grad()
+                    out = model(a.to(device))
+                    criterion(out, b.to(device)).backward()
+                    optimizer.step()
+            """,
+    },
+    "validate": {
+        "torch.inference_mode(), a running list": """
+            def validate(model, dataloader, criterion, device, epoch, num_epochs):
+                model.eval()
+                losses = []
+                with torch.inference_mode():
+                    for a, b in dataloader:
+                        losses.append(float(criterion(model(a), b)))
+                return sum(losses) / len(losses)
+            """,
+    },
+    "generator_loss": {
+        "BCEWithLogitsLoss and F.l1_loss, halved": """
+            def generator_loss(D, x, y, fake, lambda_l1=100.0):
+                pred = D(torch.cat((x, fake), dim=1))
+                return 0.5 * (nn.BCEWithLogitsLoss()(pred, torch.ones_like(pred)) + lambda_l1 * F.l1_loss(fake, y))
+            """,
+    },
+}
+
+
+@pytest.mark.parametrize("name,label", [(q, c) for q, cs in CORRECT.items() for c in cs])
+def test_correct_answer_written_differently_keeps_the_points(name, label):
+    assert verdict(name, answer(name, CORRECT[name][label])) == (True, True)
+
+
+def test_the_real_students_answers():
+    """The student solution this project started from: its cv2.fillPoly mask passes; its Laplacian loss (crop
+    Ω's box, zero-pad) fails with a message saying where; its FCN (conv1 replaced) fails saying conv1."""
+    crop = WRONG["cal_laplacian_loss"]["the real student's: crops Ω's bounding box and zero-pads"]
+    for module in (public, HIDDEN):
+        with pytest.raises(AssertionError, match="edge of Ω's bounding box"):
+            getattr(module, "cal_laplacian_loss")(answer("cal_laplacian_loss", crop))
+    fcn = WRONG["FullyConvNetwork"]["the real student's: conv1 replaced by a 64-filter layer (the prompt requires the given conv1)"]
+    with pytest.raises(AssertionError, match="the template gives it and the prompt requires it"):
+        public.FullyConvNetwork(answer("FullyConvNetwork", fcn))
+    prompt = QUESTIONS["FullyConvNetwork"][1].cells["prompt"].source
+    assert "`conv1` is required" in prompt
+
+
+def test_one_tolerance_stated_once():
+    nb02 = (NOTEBOOKS / "02_polygon_drawing.ipynb").read_text()
+    assert "MASK_TOLERANCE" in QUESTIONS["create_mask_from_points"][1].cells["prompt"].source
+    assert "<= MASK_TOLERANCE" in nb02 and "from dipnb.assignment.public import MASK_TOLERANCE" in nb02
+    assert "EQ7_TOLERANCE" in QUESTIONS["solve_eq7"][1].cells["prompt"].source
+    assert public.MASK_TOLERANCE == 0.5 and public.EQ7_TOLERANCE == 1e-5
+
+
+def test_public_checks_hold_no_reference_answer():
+    """The release ships dipnb.assignment (public checks) but not assignment/reference.py."""
+    import dipnb.assignment as pkg
+    files = {p.name for p in Path(pkg.__file__).parent.glob("*.py")}
+    assert "reference.py" not in files and (ROOT / "assignment" / "reference.py").is_file()
+    src = Path(public.__file__).read_text()
+    assert "reference" not in src.split('"""', 2)[2].split("import")[0]
+    for name in ("even_odd_mask", "laplacian_loss(", "d_loss(", "g_loss(", "reference_epoch"):
+        assert f"def {name}" not in src
 
 
 def test_fairness_other_correct_answers_pass():
@@ -492,8 +667,9 @@ def put_back(student: Path, solution_nb: Path, out: Path) -> None:
     nbformat.write(nb, out / student.name)
 
 
-@pytest.mark.slow
-def test_student_edition_scores_zero_and_runs_top_to_bottom(edition, tmp_path):
+def test_student_edition_has_checks_and_no_answers(edition):
+    """The generated edition: a grader.check cell per question, public tests only, no solution. (Graded whole —
+    blank scores 0, solutions put back score full marks — in tests/test_grading.py's class.)"""
     student = edition / "student"
     assert sorted(p.name for p in student.glob("*.ipynb")) == sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
     for name, (path, q) in QUESTIONS.items():
@@ -502,46 +678,18 @@ def test_student_edition_scores_zero_and_runs_top_to_bottom(edition, tmp_path):
         assert q.cells["solution"].source not in [c.source for c in nb.cells]
         assert (student / "tests" / f"{name}.py").is_file()
         assert "hidden" not in (student / "tests" / f"{name}.py").read_text().replace("hidden=False", "")
-    sub = tmp_path / "submission"
-    shutil.copytree(student, sub, ignore=shutil.ignore_patterns("tests"))
-    graded = grade(sub, edition / "autograder", jobs=2, log=lambda *_: None)
-    rows = [r for g in graded.values() for r in g.rows]
-    print(format_table(rows))
-    assert {r.question for r in rows} == set(QUESTIONS)
-    assert all(r.points == 0 and r.max_points > 0 for r in rows)
-    for name, g in graded.items():
-        assert g.failure is None, (name, g.failure)  # executed to the end: the kernel did not die
-        assert g.cell_errors == [], (name, g.cell_errors)  # only the checks fail, and they do not raise
-    lines = (sub / "grades.csv").read_text().splitlines()
-    assert lines[0] == "notebook,question,points,max_points" and len(lines) == len(QUESTIONS) + 1
-
-
-@pytest.mark.slow
-def test_student_edition_with_solutions_put_back_scores_full_marks(edition, tmp_path):
-    sub = tmp_path / "solved"
-    sub.mkdir()
-    for path in sorted((edition / "student").glob("*.ipynb")):
-        if path.stem in {p.stem for p, _ in QUESTIONS.values()}:
-            put_back(path, NOTEBOOKS / path.name, sub)
-    graded = grade(sub, edition / "autograder", jobs=2, log=lambda *_: None)
-    rows = [r for g in graded.values() for r in g.rows]
-    print(format_table(rows))
-    assert {r.question for r in rows} == set(QUESTIONS)
-    bad = {r.question: graded[r.notebook].messages.get(r.question) for r in rows if r.points != r.max_points}
-    assert not bad, bad
+    assert not list(student.rglob("reference.py")) and not list(student.rglob("*hidden*"))
 
 
 def test_a_broken_submission_scores_zero_and_the_rest_is_still_graded(tmp_path):
-    ag = tmp_path / "autograder"
-    (ag / "02_polygon_drawing").mkdir(parents=True)
-    (ag / "questions.json").write_text(json.dumps({"02_polygon_drawing": [
-        {"question": "create_mask_from_points", "points": 4}]}))
-    (ag / "02_polygon_drawing" / "autograder.zip").write_bytes(b"")
-    sub = tmp_path / "sub"
+    sub = tmp_path / "s42"
     sub.mkdir()
     (sub / "02_polygon_drawing.ipynb").write_text("{ this is not a notebook")
     (sub / "00_getting_started.ipynb").write_text("{}")
-    graded = grade(sub, ag, log=lambda *_: None)
-    g = graded["02_polygon_drawing.ipynb"]
-    assert g.failure and [(r.question, r.points, r.max_points) for r in g.rows] == [("create_mask_from_points", 0, 4)]
-    assert (sub / "grades.csv").read_text().splitlines()[1] == "02_polygon_drawing.ipynb,create_mask_from_points,0,4"
+    questions = {"02_polygon_drawing": [("create_mask_from_points", 4.0)], "05_fcn_model": [("FullyConvNetwork", 5.0)]}
+    runs = grade(sub, single=True, jobs=1, log=lambda *_: None, questions=questions)
+    assert [(r.notebook, r.points, r.max_points) for run in runs for r in run.rows] == [
+        ("02_polygon_drawing", 0, 4), ("05_fcn_model", 0, 5)]
+    assert "not a readable notebook" in runs[0].failure and "no notebook numbered 05" in runs[1].failure
+    assert (sub / "grades.csv").read_text().splitlines()[1] == "s42,02_polygon_drawing,create_mask_from_points,0,4"
+    assert "not a readable notebook" in (sub / "feedback" / "s42.md").read_text()

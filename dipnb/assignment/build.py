@@ -35,6 +35,7 @@ from dipnb.config import PROJECT_ROOT
 ROOT = PROJECT_ROOT if PROJECT_ROOT is not None else Path.cwd()  # the checkout: notebooks/ and assignment/
 HIDDEN = ROOT / "assignment" / "hidden_tests.py"
 HIDDEN_MODULE = "dipnb_hidden_tests"  # its name inside the autograder (copied next to the submission)
+REFERENCE = ROOT / "assignment" / "reference.py"  # the reference answers the hidden tests compare with
 GIVEN = {"FullyConvNetwork": ("conv1",)}  # attributes the template gives (kept in the student's stub)
 
 
@@ -148,6 +149,7 @@ tests:
 generate: true
 autograder_files:
   - {HIDDEN_MODULE}.py
+  - reference.py
 """
 
 
@@ -219,6 +221,7 @@ def build(notebooks: Path = ROOT / "notebooks", out: Path = ROOT / "dist" / "ass
         master = master_dir / path.name
         nbformat.write(master_notebook(nb, path.name), master)
         shutil.copy(HIDDEN, master_dir / f"{HIDDEN_MODULE}.py")
+        shutil.copy(REFERENCE, master_dir / "reference.py")
         sink = io.StringIO()
         with contextlib.chdir(master_dir), contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
             otter_assign(master.name, "result", no_pdfs=True, no_run_tests=True)
