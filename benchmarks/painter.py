@@ -6,6 +6,8 @@ canvas and ``put_image_data`` (serialising the canvas message). It is timed thro
 (``PainterApp.render_now`` after a rectangle), interleaved with the baseline — a bare ``G(x)`` forward in
 ``torch.inference_mode`` on the same input, the floor any painter pays — in the same process, so machine load
 hits both alike. Medians of ``--repeats`` redraws; the ratio redraw / forward is the painter's own overhead.
+Both precisions of :class:`~dipnb.pix2pix.painter.PhotoRenderer` are timed: ``fp32`` (the default) and ``bf16``
+(a bfloat16 channels-last copy of G; the column "max Δ" is its largest difference from fp32, in uint8 levels).
 Target: ≤ 150 ms per redraw at 256² on 2 cores.
 
     python benchmarks/painter.py [--sizes 64 128 256] [--threads 1 2] [--repeats 7]
@@ -31,32 +33,35 @@ def main() -> None:
     ap.add_argument("--ngf", type=int, default=64)
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available by default; U-Net ngf {args.ngf}")
-    print("| size | threads | G forward (median ms) | painter redraw (median ms) | redraw / forward | ≤ 150 ms |")
-    print("|---|---|---|---|---|---|")
+    print("| size | threads | G forward fp32 (median ms) | redraw fp32 (ms) | redraw / forward | redraw bf16 (ms) "
+          "| bf16 max Δ (uint8) | ≤ 150 ms |")
+    print("|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         torch.manual_seed(0)
         G = init_weights(UNetGenerator(size=size, ngf=args.ngf)).eval()
-        app = PainterApp(G, size=size, display_size=2 * size, debounce=0)
+        apps = {p: PainterApp(G, size=size, display_size=2 * size, debounce=0, precision=p) for p in ("fp32", "bf16")}
         for threads in args.threads:
             torch.set_num_threads(threads)
-            fwd, redraw = [], []
+            fwd, redraw = [], {p: [] for p in apps}
+            delta = 0
             for i in range(args.repeats + 2):  # 2 warm-up rounds
-                x = app.state.model_input()
+                x = apps["fp32"].state.model_input()
                 t0 = time.perf_counter()
                 with torch.inference_mode():
                     G(x)
-                t1 = time.perf_counter()
-                app.state.rectangle(i % size, 0, size // 2, size // 3, 2 + i % 9)  # an edit, as a stroke would
-                t2 = time.perf_counter()
-                app.render_now()
-                t3 = time.perf_counter()
                 if i >= 2:
-                    fwd.append(t1 - t0)
-                    redraw.append(t3 - t2)
-            f, r = 1000 * statistics.median(fwd), 1000 * statistics.median(redraw)
-            ok = "yes" if r <= 150 else "no"
-            print(f"| {size}² | {threads} | {f:.0f} | {r:.0f} | {r / f:.2f} | {ok} |", flush=True)
-
+                    fwd.append(time.perf_counter() - t0)
+                for p, app in apps.items():
+                    app.state.rectangle(i % size, 0, size // 2, size // 3, 2 + i % 9)  # an edit, as a stroke would
+                    t2 = time.perf_counter()
+                    app.render_now()
+                    if i >= 2:
+                        redraw[p].append(time.perf_counter() - t2)
+                delta = max(delta, int(abs(apps["fp32"].photo.astype(int) - apps["bf16"].photo.astype(int)).max()))
+            f = 1000 * statistics.median(fwd)
+            r32, r16 = (1000 * statistics.median(redraw[p]) for p in ("fp32", "bf16"))
+            ok = f"fp32 {'yes' if r32 <= 150 else 'no'}, bf16 {'yes' if r16 <= 150 else 'no'}"
+            print(f"| {size}² | {threads} | {f:.0f} | {r32:.0f} | {r32 / f:.2f} | {r16:.0f} | {delta} | {ok} |", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -151,6 +151,11 @@ def test_painter_renderer_eval_is_deterministic_and_leaves_the_model_alone():
     assert np.array_equal(p1, p2) and not np.array_equal(p1, a)  # fixed dropout draw; per-image BN ≠ eval
     assert G.training and all(torch.equal(v, buffers[k]) for k, v in G.named_buffers())
     assert len(r.seconds) == 2 and all(s > 0 for s in r.seconds)
+    fast = PhotoRenderer(G, precision="bf16")
+    assert np.abs(fast.render(st).astype(int) - a.astype(int)).max() <= 8  # bfloat16: a few uint8 levels
+    assert next(G.parameters()).dtype == torch.float32                      # G itself is untouched
+    with pytest.raises(ValueError, match="precision"):
+        PhotoRenderer(G, precision="fp8")
 
 
 def test_painter_app_scripted_strokes_redraw_the_photo():

@@ -63,6 +63,7 @@ class PainterApp:
     display_size: about how many screen pixels the canvases are wide (rounded down to an integer zoom).
     train_mode: run G as the paper does at test time (dropout on, fixed seed); default eval mode.
     debounce: seconds to wait after an edit before G runs (further edits restart the wait).
+    precision: ``"fp32"`` or ``"bf16"`` (a bfloat16 copy of G: faster on CPUs with AMX, see PhotoRenderer).
 
     Scriptable: ``app.state`` is the :class:`LabelMapState`; ``app.render_now()`` redraws the photo at once;
     ``app.photo`` is the last photo (H×W×3 uint8), ``app.renderer.seconds`` the time of every redraw.
@@ -70,13 +71,13 @@ class PainterApp:
 
     def __init__(self, generator: Any, size: int | None = None, val_labels: torch.Tensor | None = None,
                  display_size: int = 384, train_mode: bool = False, debounce: float = 0.15,
-                 brush_radius: int = 2) -> None:
+                 brush_radius: int = 2, precision: str = "fp32") -> None:
         import ipywidgets as widgets
 
         G = painter_generator(generator, size)
         side = int(size) if size is not None else 2 ** int(getattr(G, "num_downs", 8))
         self.state = LabelMapState(side)
-        self.renderer = PhotoRenderer(G, train_mode=train_mode)
+        self.renderer = PhotoRenderer(G, train_mode=train_mode, precision=precision)
         self.val_labels = val_labels
         if val_labels is not None and (val_labels.ndim != 4 or val_labels.shape[1] != 3):
             raise ValueError(f"val_labels must be N×3×H×W label maps in [-1, 1], got {tuple(val_labels.shape)}")
@@ -183,7 +184,8 @@ class PainterApp:
         self.draw_photo()
         ms = 1000 * self.renderer.last_seconds
         h, w = self.state.shape
-        self.timing.value = f"photo redrawn in <b>{ms:.0f} ms</b> (G at {h}×{w}, redraw #{self.renders})"
+        self.timing.value = (f"photo redrawn in <b>{ms:.0f} ms</b> (G at {h}×{w}, {self.renderer.precision}, "
+                             f"redraw #{self.renders})")
         return self.photo
 
     # drawing -------------------------------------------------------------------------------------
