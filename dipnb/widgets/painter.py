@@ -104,7 +104,7 @@ class PainterApp:
         self.swatches = []
         for k, (name, rgb) in enumerate(zip(FACADES_CLASSES, FACADES_PALETTE)):
             b = widgets.Button(description=name, tooltip=f"class {k}: {name}",
-                               layout=widgets.Layout(width="86px", height="30px"))
+                               layout=widgets.Layout(width="108px", height="30px"))
             b.style.button_color = _hex(rgb)
             b.style.text_color = _text_colour(rgb)
             b.add_class(f"dipnb-painter-class-{name}")
