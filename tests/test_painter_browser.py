@@ -36,7 +36,10 @@ require_chromium()
 CELLS = [
     "import torch\nfrom dipnb.pix2pix.nets import UNetGenerator, init_weights\nfrom dipnb.widgets.painter import PainterApp",
     f"torch.manual_seed(0)\nG = init_weights(UNetGenerator(size={SIZE}, ngf=8)).eval()",
-    f"app = PainterApp(G, size={SIZE}, display_size={SIZE * ZOOM})\napp.widget",
+    # DIPNB_PAINTER_RUN: a labels → photo run folder at 32² (e.g. a real-facades run) for a screenshot with a photo
+    "import os\nfrom dipnb.pix2pix.scoring import load_generator, load_pairs\nrun = os.environ.get('DIPNB_PAINTER_RUN')\n"
+    f"val = load_pairs(load_generator(run)[1].data, 'val', 'BtoA', {SIZE}, 8)[0] if run else None",
+    f"app = PainterApp(run or G, size={SIZE}, display_size={SIZE * ZOOM}, val_labels=val)\napp.widget",
 ]
 
 #: the canvas' RGBA pixels as a flat list (the MultiCanvas view is one <canvas> with its layers composited)
@@ -169,6 +172,19 @@ def test_painter_browser_three_rectangles_undo_pixel_exact(lab, workdir):
             timings["render_ms"] = kernel.json("[round(1000 * s, 1) for s in app.renderer.seconds]")
             assert kernel.json("app.renders") <= 1 + len(strokes) + 1 + 2  # debounced: ~one G run per edit
             page.locator(".dipnb-painter").first.screenshot(path=str(ARTIFACTS / "07_painter_after_undo.png"))
+            if kernel.json("val is not None"):  # a trained generator: a validation map, then a window drawn on it
+                before = photo.evaluate(JS_SUM)
+                page.locator(".dipnb-painter button", has_text="Load val map").first.click()
+                wait_until(lambda: photo.evaluate(JS_SUM) != before, 60, "the photo of the val map")
+                page.locator(".dipnb-painter-class-window").first.click()
+                page.mouse.move(*page_xy(12, 3))
+                page.mouse.down()
+                page.mouse.move(*page_xy(19, 9), steps=3)
+                page.mouse.up()
+                wait_until(lambda: kernel.json("app.state.history[-1] == 'rectangle window' and "
+                                               "app.photo_version == app.state.version"), 60, "the window on the val map")
+                time.sleep(0.5)
+                page.locator(".dipnb-painter").first.screenshot(path=str(ARTIFACTS / "07_painter_val_map.png"))
         finally:
             kernel.close()
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
