@@ -29,7 +29,8 @@ from labserver import KernelExec, LabServer
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 NB_NAME = "painter.ipynb"
-SIZE, ZOOM = 32, 10
+SIZE = int(os.environ.get("DIPNB_PAINTER_SIZE", "32"))  # with DIPNB_PAINTER_RUN: that run's size
+ZOOM = max(1, 320 // SIZE)
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 require_chromium()
 
