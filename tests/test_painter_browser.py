@@ -23,7 +23,7 @@ import pytest
 
 from dipnb.pix2pix.facades import FACADES_CLASSES, FACADES_PALETTE
 
-from browser import chromium_page, require_chromium, wait_until
+from browser import chromium_page, open_notebook_and_run_all, require_chromium, wait_until
 from labserver import KernelExec, LabServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,35 +76,11 @@ def lab(workdir):
         shutil.copy(server.log_path, ARTIFACTS / "painter-jupyterlab.log")
 
 
-def _open_and_run(page, lab) -> None:
-    page.goto(lab.url(f"/lab/tree/{NB_NAME}"))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
-
-    def ready():
-        kernels = lab.api("/api/kernels")
-        status = " ".join(page.locator(".jp-StatusBar-Widget").all_inner_texts())
-        return (kernels and all(k["execution_state"] == "idle" and k["connections"] >= 1 for k in kernels)
-                and "| Idle" in status)
-
-    wait_until(ready, 240, "the kernel to be idle and connected", interval=0.5)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
-
-    def finished():
-        prompts = [p.strip().strip("[]:").strip() for p in page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()]
-        failed = [t for t in page.locator(".jp-OutputArea-output").all_inner_texts() if "Traceback" in t]
-        if failed:
-            raise AssertionError("a cell failed during Run All:\n" + "\n".join(failed)[-3000:])
-        return prompts and all(p.isdigit() for p in prompts)
-
-    wait_until(finished, 300, "Run All to finish", interval=1.0)
-
-
 def test_painter_browser_three_rectangles_undo_pixel_exact(lab, workdir):
     timings: dict[str, object] = {}
     with chromium_page(workdir / "chromium-profile") as page:
         t0 = time.monotonic()
-        _open_and_run(page, lab)
+        open_notebook_and_run_all(page, lab, NB_NAME)
         timings["open_and_run_s"] = time.monotonic() - t0
         kernel = KernelExec(lab, lab.kernel_id_for(NB_NAME))
         try:
