@@ -11,6 +11,8 @@ From the bottom up (each package imports only from those listed before it):
 * :mod:`.tasks` — what is optimised: :class:`~.tasks.L1Task`, :class:`~.tasks.GANTask`;
 * :mod:`.engine` — the Trainer, its callbacks, checkpoints, and the model cache;
 * :mod:`.evaluate` — the FCN-score; :mod:`.cli` and :mod:`.train` — the command lines.
+* :mod:`.painter` — the facade painter's label-map state and checked generator (its view: :mod:`dipnb.widgets.painter`);
+  :mod:`.studies` — test-time behaviour (dropout, ``eval()``, batch norm vs instance norm) and run-to-run spread.
 
 This file imports nothing, so that ``import dipnb.pix2pix.nets`` loads only what it needs.
 """
