@@ -156,6 +156,8 @@ def test_painter_renderer_eval_is_deterministic_and_leaves_the_model_alone():
     assert next(G.parameters()).dtype == torch.float32                      # G itself is untouched
     with pytest.raises(ValueError, match="precision"):
         PhotoRenderer(G, precision="fp8")
+    auto = PhotoRenderer(G, precision="auto")                             # measured once: the faster of the two
+    assert auto.used in ("fp32", "bf16") and np.abs(auto.render(st).astype(int) - a.astype(int)).max() <= 8
 
 
 def test_painter_app_scripted_strokes_redraw_the_photo():

@@ -43,8 +43,10 @@ __all__ = ["PRECISIONS", "LabelMapState", "PainterGeneratorError", "PhotoRendere
 
 Point = tuple[float, float]
 
+#: "auto" keeps bfloat16 only if its photo of a blank map is within this many uint8 levels of float32's
+AUTO_MAX_LEVELS = 4
 #: the precisions :class:`PhotoRenderer` can run G in
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def class_index(cls: int | str) -> int:
@@ -415,8 +417,9 @@ class PhotoRenderer:
     ``train_mode=False`` (default): eval mode, deterministic — the same map always gives the same photo.
     ``train_mode=True``: the paper's test-time setting (dropout on, per-image BatchNorm statistics); ``seed``
     then fixes the dropout draw so that redrawing an unchanged map does not flicker.
-    ``precision="bf16"``: run a bfloat16, channels-last copy of G (on CPUs with AMX / AVX-512 BF16 about twice as
-    fast at 256², outputs within a few uint8 levels of fp32: ``benchmarks/painter.py`` measures both).
+    ``precision="bf16"``: run a bfloat16, channels-last copy of G (on CPUs with AMX / AVX-512 BF16 about three times
+    as fast at 256², outputs within a level or two of fp32: ``benchmarks/painter.py`` measures both);
+    ``"auto"``: time both once and keep bf16 only where it is faster and close (:attr:`used` says which).
     :attr:`seconds` holds the time of every render (the widget prints the last one).
     """
 
@@ -434,10 +437,35 @@ class PhotoRenderer:
     def refresh(self) -> None:
         """Take G's current weights (for ``precision="bf16"`` a bfloat16, channels-last copy of G is made here:
         call this again if G is trained further)."""
+        self.used = "fp32" if self.precision == "auto" else self.precision
+        self._net = self.G
+        if self.precision == "fp32":
+            return
+        p = next(self.G.parameters(), None)
+        if p is None or p.device.type != "cpu" or p.dtype != torch.float32:
+            if self.precision == "bf16":
+                raise ValueError("precision='bf16' makes a bfloat16 copy of a float32 generator on the CPU")
+            return
+        fast = copy.deepcopy(self.G).to(dtype=torch.bfloat16, memory_format=torch.channels_last)
         if self.precision == "bf16":
-            self._net = copy.deepcopy(self.G).to(dtype=torch.bfloat16, memory_format=torch.channels_last)
+            self._net, self.used = fast, "bf16"
+            return
+        # auto: time both on a blank label map (after a warm-up run each); keep bf16 only if it is faster and
+        # within AUTO_MAX_LEVELS uint8 levels of fp32 there
+        side = 2 ** int(getattr(unwrap(self.G), "num_downs", 8))
+        x = LabelMapState(side).model_input()
+        times, photos = {}, {}
+        for name, net in (("fp32", self.G), ("bf16", fast)):
+            self._net, self.used = net, name
+            self.photo(x)
+            t0 = time.perf_counter()
+            photos[name] = self.photo(x)
+            times[name] = time.perf_counter() - t0
+        close = int(np.abs(photos["fp32"].astype(int) - photos["bf16"].astype(int)).max()) <= AUTO_MAX_LEVELS
+        if close and times["bf16"] < 0.8 * times["fp32"]:
+            self._net, self.used = fast, "bf16"
         else:
-            self._net = self.G
+            self._net, self.used = self.G, "fp32"
 
     @property
     def last_seconds(self) -> float:
@@ -450,7 +478,7 @@ class PhotoRenderer:
         device = p.device if p is not None else torch.device("cpu")
         dtype = p.dtype if p is not None else torch.float32
         x = x.to(device=device, dtype=dtype)
-        if self.precision == "bf16":
+        if self.used == "bf16":
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), generator_mode(net, self.train_mode):
             if self.train_mode and self.seed is not None:

@@ -63,7 +63,8 @@ class PainterApp:
     display_size: about how many screen pixels the canvases are wide (rounded down to an integer zoom).
     train_mode: run G as the paper does at test time (dropout on, fixed seed); default eval mode.
     debounce: seconds to wait after an edit before G runs (further edits restart the wait).
-    precision: ``"fp32"`` or ``"bf16"`` (a bfloat16 copy of G: faster on CPUs with AMX, see PhotoRenderer).
+    precision: ``"auto"`` (default: bfloat16 where it is measured faster and close, see PhotoRenderer), ``"fp32"``
+        or ``"bf16"``.
 
     Scriptable: ``app.state`` is the :class:`LabelMapState`; ``app.render_now()`` redraws the photo at once;
     ``app.photo`` is the last photo (H×W×3 uint8), ``app.renderer.seconds`` the time of every redraw.
@@ -71,7 +72,7 @@ class PainterApp:
 
     def __init__(self, generator: Any, size: int | None = None, val_labels: torch.Tensor | None = None,
                  display_size: int = 384, train_mode: bool = False, debounce: float = 0.15,
-                 brush_radius: int = 2, precision: str = "fp32") -> None:
+                 brush_radius: int = 2, precision: str = "auto") -> None:
         import ipywidgets as widgets
 
         G = painter_generator(generator, size)
@@ -184,7 +185,7 @@ class PainterApp:
         self.draw_photo()
         ms = 1000 * self.renderer.last_seconds
         h, w = self.state.shape
-        self.timing.value = (f"photo redrawn in <b>{ms:.0f} ms</b> (G at {h}×{w}, {self.renderer.precision}, "
+        self.timing.value = (f"photo redrawn in <b>{ms:.0f} ms</b> (G at {h}×{w}, {self.renderer.used}, "
                              f"redraw #{self.renders})")
         return self.photo
 
