@@ -1,4 +1,4 @@
-"""The questions every pix2pix user asks, answered by experiment (notebook 07, sections 9–10).
+"""The questions every pix2pix user asks, answered by experiment (notebook 07: section 7's seed spread, section 9).
 
 *Test time* (junyanz/pytorch-CycleGAN-and-pix2pix #828, #835, #555, #336, #1467, #616; phillipi/pix2pix #27):
 
@@ -47,7 +47,8 @@ class StudyBudget:
 
     The test-time generators are trained at ``size``² (64 is the smallest U-Net with a dropout layer) on
     ``train_limit`` pairs for ``epochs`` + ``decay_epochs`` epochs — the same images at batch 1 and batch 8.
-    ``seeds``: how many seeds the ablation's run-to-run spread trains (the ablation's own settings).
+    ``inputs``: how many val images the test-time passes use (None: all). ``seeds``: how many seeds the ablation's
+    run-to-run spread trains (the ablation's own settings).
     """
 
     size: int = 64
@@ -57,12 +58,15 @@ class StudyBudget:
     epochs: int = 5
     decay_epochs: int = 5
     passes: int = 10
+    inputs: int | None = None
     seeds: int = 5
 
 
 STUDY_BUDGETS: dict[str, StudyBudget] = {
-    "ci": StudyBudget(size=64, ngf=8, ndf=8, train_limit=16, epochs=1, decay_epochs=1, passes=10, seeds=3),
-    "cpu": StudyBudget(size=64, ngf=32, ndf=32, train_limit=96, epochs=1, decay_epochs=1, passes=10, seeds=3),
+    "ci": StudyBudget(size=64, ngf=8, ndf=8, train_limit=16, epochs=1, decay_epochs=1, passes=10, inputs=8,
+                     seeds=3),
+    "cpu": StudyBudget(size=64, ngf=32, ndf=32, train_limit=96, epochs=1, decay_epochs=1, passes=10,
+                      inputs=32, seeds=3),
     "gpu": StudyBudget(size=256, ngf=64, ndf=64, train_limit=None, epochs=100, decay_epochs=100, passes=10, seeds=5),
 }
 
