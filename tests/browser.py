@@ -52,3 +52,29 @@ def chromium_page(profile_dir: Path, width: int = 1600, height: int = 1000) -> I
             yield page
         finally:
             context.close()
+
+
+def open_notebook_and_run_all(page: Any, lab: Any, name: str, timeout: float = 300) -> None:
+    """Open notebook ``name`` of ``lab`` in ``page``, wait until its kernel is idle and connected (else Run All or
+    a click races it), run all cells and wait until every code cell is numbered; a traceback fails at once."""
+    page.goto(lab.url(f"/lab/tree/{name}"))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
+
+    def ready():
+        kernels = lab.api("/api/kernels")
+        status = " ".join(page.locator(".jp-StatusBar-Widget").all_inner_texts())
+        return (kernels and all(k["execution_state"] == "idle" and k["connections"] >= 1 for k in kernels)
+                and "| Idle" in status)
+
+    wait_until(ready, 240, "the notebook's kernel to be idle and connected", interval=0.5)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+
+    def finished():
+        failed = [t for t in page.locator(".jp-OutputArea-output").all_inner_texts() if "Traceback" in t]
+        if failed:
+            raise AssertionError("a cell failed during Run All:\n" + "\n".join(failed)[-3000:])
+        prompts = [p.strip().strip("[]:").strip() for p in page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()]
+        return prompts and all(p.isdigit() for p in prompts)
+
+    wait_until(finished, timeout, "Run All to finish (every code cell numbered)", interval=1.0)

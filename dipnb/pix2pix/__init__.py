@@ -13,6 +13,8 @@ From the bottom up (each package imports only from those listed before it):
 * :mod:`.engine` — the Trainer, its callbacks, the run folder (:mod:`.engine.run`) and the model cache;
 * :mod:`.scoring` — the FCN-score and its segmenter, L1/PSNR/SSIM tables;
 * :mod:`.cli` — the command lines, started by the entry points :mod:`.train` and :mod:`.evaluate`.
+* :mod:`.painter` — the facade painter's label-map state and checked generator (its view: :mod:`dipnb.widgets.painter`);
+  :mod:`.studies` — test-time behaviour (dropout, ``eval()``, batch norm vs instance norm) and run-to-run spread.
 
 This file imports nothing, so that ``import dipnb.pix2pix.nets`` loads only what it needs.
 """

@@ -1,4 +1,5 @@
-"""Interactive widgets for the notebooks: draw a polygon Ω on a photo, place it, blend (notebook 02).
+"""Interactive widgets for the notebooks: draw a polygon Ω on a photo, place it, blend (notebook 02); paint a
+facade label map and see the generator's photo (notebook 07, :mod:`dipnb.widgets.painter`).
 
 The model they show, :class:`~dipnb.poisson.polygon.PolygonState` (plain Python, no front end), lives in
 :mod:`dipnb.poisson`; it is re-exported here for convenience. The ipycanvas views in :mod:`dipnb.widgets.canvas`
@@ -19,6 +20,8 @@ _LAZY = {
     "display_scale": "dipnb.widgets.canvas",
     "BlendApp": "dipnb.widgets.blend_app",
     "plot_blend": "dipnb.widgets.blend_app",
+    "PainterApp": "dipnb.widgets.painter",
+    "painter_figure": "dipnb.widgets.painter",
 }
 
 
