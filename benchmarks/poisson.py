@@ -12,7 +12,7 @@
 Problem: the astronaut's face (scikit-image, offline) cloned into the coffee photo (both resized) with an
 irregular 14-vertex polygon whose bounding box is S×S. Errors are in 0..255 units over Ω against a float64
 sparse direct solve (SuperLU) of Pérez's eq. 7, assembled from the definition independently of dipnb
-(``tests/poisson_reference.py``, the tests' reference).
+(``tests/poisson/poisson_reference.py``, the tests' reference).
 Times are the minimum of ``--repeat`` runs, dipnb and OpenCV interleaved, with the same thread count
 (default 1): on a shared machine only ratios measured in one run mean anything.
 
@@ -35,8 +35,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-# The reference solve lives with the tests (tests/poisson_reference.py), which check dipnb against it.
-sys.path.insert(0, str(ROOT / "tests"))
+# The reference solve lives with the tests (tests/poisson/poisson_reference.py), which check dipnb against it.
+sys.path.insert(0, str(ROOT / "tests" / "poisson"))
 from poisson_reference import reference_clone  # noqa: E402
 
 

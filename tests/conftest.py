@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("DIPNB_PROFILE", "ci")
 
 import matplotlib  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 matplotlib.use("Agg")  # unit tests draw off-screen; notebook kernels keep their inline backend
 torch.set_num_threads(int(os.environ.get("DIPNB_THREADS", "1")))
 
 ROOT = Path(__file__).resolve().parents[1]
+# The tests mirror the package (tests/poisson/, tests/pix2pix/…); the shared helpers (browser.py, labserver.py)
+# stay here, importable from every folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def facades_dir() -> Path | None:
@@ -65,3 +71,16 @@ def course_poisson() -> Path:
             "and water/ (or place them at ../shared/datasets/course_poisson, or run `make data`)"
         )
     return path
+
+
+def make_pairs(root: Path, n_train: int = 16, n_val: int = 4, size: int = 32, seed: int = 0) -> Path:
+    """A tiny pix2pix-format dataset: smooth random A images, B = a colour transform of A (learnable)."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("val", n_val)):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            low = rng.random((4, 4, 3))
+            a = np.asarray(Image.fromarray((low * 255).astype(np.uint8)).resize((size, size), Image.BILINEAR))
+            b = 255 - a[..., ::-1]
+            Image.fromarray(np.concatenate([a, b], axis=1)).save(root / split / f"{i + 1}.png")
+    return root

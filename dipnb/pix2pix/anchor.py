@@ -4,7 +4,7 @@ A faithful re-creation of the reference implementation's ``models/networks.py`` 
 UnetSkipConnectionBlock with in-place LeakyReLU, NLayerDiscriminator, GANLoss with registered label buffers,
 ``init_weights``) and ``pix2pix_model.optimize_parameters`` (forward G; D on fake.detach() and real, backward D,
 step; freeze D; D on fake, G loss = GAN + 100·L1, backward, step), with the repository's ``zero_grad()``.
-``tests/test_gan.py`` checks that :func:`dipnb.pix2pix.tasks.gan.pix2pix_step` takes the same step from the same
+``tests/pix2pix/tasks/test_gan.py`` checks that :func:`dipnb.pix2pix.tasks.gan.pix2pix_step` takes the same step from the same
 weights, and ``benchmarks/gan_step.py`` times both. Nothing in dipnb imports it.
 """
 

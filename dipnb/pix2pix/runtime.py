@@ -8,7 +8,7 @@ DDP (``torchrun``): gloo on CPU, nccl on CUDA; every global batch of ``batch_siz
 ``world_size`` contiguous shards (:func:`epoch_batches`); rank 0 alone prints, plots and writes files. BatchNorm:
 by default each rank normalises with its own shard's statistics (a 2-process run is a 2-"ghost batch" run of the
 same global batch; with one thread per process the 2-process gloo run matches the single-process computation on
-the same shards bit for bit, see ``tests/test_ddp.py``). ``sync_bn`` converts BatchNorm to SyncBatchNorm (CUDA
+the same shards bit for bit, see ``tests/pix2pix/engine/test_ddp.py``). ``sync_bn`` converts BatchNorm to SyncBatchNorm (CUDA
 only). BatchNorm running statistics are broadcast from rank 0 at the end of every epoch (:meth:`Runtime.sync_buffers`).
 """
 

@@ -28,9 +28,9 @@ from dipnb.pix2pix.engine import load_checkpoint
 from dipnb.pix2pix.nets import FCN
 from dipnb.pix2pix.runtime import epoch_batches
 
-from test_trainer import make_pairs  # noqa: E402
+from conftest import make_pairs  # noqa: E402  (tests/conftest.py: the shared tiny dataset)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 SEED, SIZE, BATCH, STEPS, WORLD = 3, 32, 4, 2, 2
 
 

@@ -12,9 +12,9 @@ import pytest
 from dipnb.pix2pix.engine import load_checkpoint, read_history
 from dipnb.pix2pix.train import main
 
-from test_trainer import make_pairs  # noqa: E402  (tests/ is on sys.path under pytest)
+from conftest import make_pairs  # noqa: E402  (tests/conftest.py: the shared tiny dataset)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -25,7 +25,7 @@ import pytest
 from browser import chromium_page, require_chromium, wait_until
 from labserver import KernelExec, LabServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "02_polygon_drawing.ipynb"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

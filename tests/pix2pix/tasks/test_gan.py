@@ -22,7 +22,7 @@ from dipnb.pix2pix import anchor as anchor_module
 from dipnb.config import TrainConfig, lr_factor
 from dipnb.pix2pix.nets import PatchGAN, UNetGenerator, init_weights
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def load_anchor():

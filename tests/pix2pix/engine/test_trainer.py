@@ -6,10 +6,8 @@ import dataclasses
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
 from dipnb.config import PROFILES, TrainConfig, lr_factor
@@ -18,18 +16,7 @@ from dipnb.pix2pix.nets import FCN
 from dipnb.pix2pix.runtime import Amp, epoch_batches, per_rank_batch
 from dipnb.pix2pix.tasks import Task
 
-
-def make_pairs(root: Path, n_train: int = 16, n_val: int = 4, size: int = 32, seed: int = 0) -> Path:
-    """A tiny pix2pix-format dataset: smooth random A images, B = a colour transform of A (learnable)."""
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", n_train), ("val", n_val)):
-        (root / split).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            low = rng.random((4, 4, 3))
-            a = np.asarray(Image.fromarray((low * 255).astype(np.uint8)).resize((size, size), Image.BILINEAR))
-            b = 255 - a[..., ::-1]
-            Image.fromarray(np.concatenate([a, b], axis=1)).save(root / split / f"{i + 1}.png")
-    return root
+from conftest import make_pairs  # noqa: E402  (tests/conftest.py: the shared tiny dataset)
 
 
 @pytest.fixture(scope="module")

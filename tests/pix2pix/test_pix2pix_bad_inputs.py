@@ -27,9 +27,9 @@ from dipnb.pix2pix.inference import translate
 from dipnb.pix2pix.nets import UNetGenerator, init_weights
 from dipnb.pix2pix.train import main as train_main
 
-from test_trainer import make_pairs  # noqa: E402  (tests/ is on sys.path under pytest)
+from conftest import make_pairs  # noqa: E402  (tests/conftest.py: the shared tiny dataset)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cfg(data: Path, **kw) -> TrainConfig:

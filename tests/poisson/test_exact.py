@@ -1,4 +1,4 @@
-"""seamless_clone against a scipy sparse direct solve of eq. 7 (assembled independently in tests/poisson_reference.py)."""
+"""seamless_clone against a scipy sparse direct solve of eq. 7 (assembled independently in tests/poisson/poisson_reference.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from dipnb.poisson import polygon_mask, seamless_clone
 
 pytest.importorskip("scipy")
-from poisson_reference import reference_clone  # noqa: E402  (tests/poisson_reference.py)
+from poisson_reference import reference_clone  # noqa: E402  (tests/poisson/poisson_reference.py)
 
 TOL_F32 = 0.05 / 255  # the issue's accuracy target, in [0, 1] units
 TOL_F64 = 1e-9
