@@ -30,6 +30,7 @@ from pathlib import Path
 
 import nbformat
 
+from dipnb.assignment import workspace
 from dipnb.config import PROJECT_ROOT
 
 ROOT = PROJECT_ROOT if PROJECT_ROOT is not None else Path.cwd()  # the checkout: notebooks/ and assignment/
@@ -201,6 +202,7 @@ def build(notebooks: Path = ROOT / "notebooks", out: Path = ROOT / "dist" / "ass
         raise FileNotFoundError(f"{HIDDEN} not found: build the assignment from the project checkout")
     out = out.resolve()
     work = (work or out / "build").resolve()
+    workspace.keep_edits(out / "student", out / "kept")  # a student who worked here loses nothing
     for d in (out / "student", out / "autograder", work):
         shutil.rmtree(d, ignore_errors=True)
     (out / "student" / "tests").mkdir(parents=True)
@@ -233,6 +235,7 @@ def build(notebooks: Path = ROOT / "notebooks", out: Path = ROOT / "dist" / "ass
             raise RuntimeError(f"otter assign wrote {len(zips)} autograder zips for {path.name}")
         (out / "autograder" / path.stem).mkdir()
         shutil.copy(zips[0], out / "autograder" / path.stem / "autograder.zip")
+    workspace.write_manifest(out / "student")
     (out / "autograder" / "questions.json").write_text(json.dumps(
         {nb: [{"question": q.name, "points": q.points} for q in qs] for nb, qs in summary.items()}, indent=1))
     return summary
