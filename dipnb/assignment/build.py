@@ -12,6 +12,10 @@ folder and run ``otter assign`` on it:
   ``grader.check("NAME")`` there, which runs :mod:`dipnb.assignment.public`; the hidden test calls
   ``assignment/hidden_tests.py``, shipped only in the autograder.
 
+A cell marked ``{"dipnb": {"role": "solution-only"}}`` (no question) is left out of the student edition: it holds
+a working answer to a question asked further down (02's plain rasteriser, 05's layer-by-layer FCN, 07's loss
+replayed by hand), which the solutions keep as teaching and the student must not see above the blank.
+
 Notebooks without questions are copied unchanged. Output: ``dist/assignment/student/`` (notebooks + ``tests/``)
 and ``dist/assignment/autograder/<notebook>/autograder.zip``.
 """
@@ -37,6 +41,13 @@ ROOT = PROJECT_ROOT if PROJECT_ROOT is not None else Path.cwd()  # the checkout:
 HIDDEN = ROOT / "assignment" / "hidden_tests.py"
 HIDDEN_MODULE = "dipnb_hidden_tests"  # its name inside the autograder (copied next to the submission)
 GIVEN = {"FullyConvNetwork": ("conv1",)}  # attributes the template gives (kept in the student's stub)
+#: the role of a cell that only the solutions show (see the module docstring)
+SOLUTION_ONLY = "solution-only"
+
+
+def solution_only(cell: nbformat.NotebookNode) -> bool:
+    """True for a cell the student edition leaves out."""
+    return cell.metadata.get("dipnb", {}).get("role") == SOLUTION_ONLY
 
 
 @dataclass
@@ -52,12 +63,12 @@ def questions_of(nb: nbformat.NotebookNode, notebook: str) -> list[Question]:
     found: dict[str, Question] = {}
     for cell in nb.cells:
         meta = cell.metadata.get("dipnb")
-        if not meta:
+        if not meta or solution_only(cell):
             continue
         name, role = meta.get("question"), meta.get("role")
         if not name or role not in ("prompt", "solution", "check"):
             raise ValueError(f"{notebook}: cell {cell.get('id')} has dipnb metadata {meta}; it needs "
-                             "'question' and a 'role' of prompt, solution or check")
+                             f"'question' and a 'role' of prompt, solution or check (or only role {SOLUTION_ONLY})")
         q = found.setdefault(name, Question(name, 0, notebook))
         if role in q.cells:
             raise ValueError(f"{notebook}: question {name!r} has two {role} cells")
@@ -158,6 +169,8 @@ def master_notebook(nb: nbformat.NotebookNode, notebook: str) -> nbformat.Notebo
     cells = [_raw(CONFIG)]
     open_q: str | None = None
     for cell in nb.cells:
+        if solution_only(cell):
+            continue
         meta = cell.metadata.get("dipnb")
         cell = nbformat.from_dict(json.loads(json.dumps(cell)))
         cell.metadata.pop("dipnb", None)
@@ -213,6 +226,7 @@ def build(notebooks: Path = ROOT / "notebooks", out: Path = ROOT / "dist" / "ass
         _strip(nb)
         qs = questions_of(nb, path.name)
         if not qs:
+            nb.cells = [c for c in nb.cells if not solution_only(c)]
             nbformat.write(nb, out / "student" / path.name)
             continue
         summary[path.stem] = qs

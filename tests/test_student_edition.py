@@ -1,0 +1,131 @@
+"""The student edition as a student lives it (issue 17, items 2 and 3).
+
+* No answer above its question: each notebook of the generated student edition is executed (ci profile) up to
+  each question's stub; there, every callable the notebook itself defined (not the stub, not an import) is handed
+  to the question's public check, and none may pass. A positive control in the same kernel (the solution's own
+  source, exec'd the same way) must pass, so the probe can see an answer when there is one.
+* Solution-only cells: what the build leaves out, and that the solutions keep them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from dipnb.assignment import build
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+PROBE = "DIPNB-PROBE "
+
+
+def solutions() -> dict[str, tuple[str, str]]:
+    """question → (notebook stem, the solution cell's source)."""
+    out = {}
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        for c in nbformat.read(path, as_version=4).cells:
+            meta = c.metadata.get("dipnb", {})
+            if meta.get("role") == "solution":
+                out[meta["question"]] = (path.stem, c.source)
+    return out
+
+
+SOLUTIONS = solutions()
+
+
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("edition")
+    build.build(NOTEBOOKS, out)
+    return out / "student"
+
+
+def stub_index(nb: nbformat.NotebookNode, name: str) -> int:
+    pattern = re.compile(rf"^(def|class) {name}\b", re.M)
+    return next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and pattern.search(c.source))
+
+
+def probe_source(name: str, solution: str) -> str:
+    """Code run in the student's kernel just above the stub of ``name``."""
+    return textwrap.dedent(f"""
+        import json as _json, signal as _signal
+        from dipnb.assignment import public as _public
+
+        def _passes(_candidate):
+            def _timeout(*_):
+                raise TimeoutError
+            _old = _signal.signal(_signal.SIGALRM, _timeout)
+            _signal.alarm(60)
+            try:
+                getattr(_public, {name!r})(_candidate)
+                return True
+            except BaseException:  # a failed check, a wrong signature, a timeout: not an answer
+                return False
+            finally:
+                _signal.alarm(0)
+                _signal.signal(_signal.SIGALRM, _old)
+
+        _candidates = sorted(_k for _k, _v in list(globals().items())
+                             if not _k.startswith("_") and _k != {name!r} and callable(_v)
+                             and getattr(_v, "__module__", None) == "__main__")
+        _passing = [_k for _k in _candidates if _passes(globals()[_k])]
+        _control_ns = dict(globals())
+        exec({solution!r}, _control_ns)
+        _control = _passes(_control_ns[{name!r}])
+        print({PROBE!r} + _json.dumps({{"question": {name!r}, "candidates": _candidates, "passing": _passing,
+                                       "control": _control}}))
+        """)
+
+
+def probe_notebook(path: Path, tmp: Path) -> list[dict]:
+    nb = nbformat.read(path, as_version=4)
+    names = [q for q, (stem, _) in SOLUTIONS.items() if stem == path.stem]
+    for name in names:  # insert the probes from the last question up, so indices stay valid
+        pass
+    for name in sorted(names, key=lambda n: -stub_index(nb, n)):
+        nb.cells.insert(stub_index(nb, name), nbformat.v4.new_code_cell(probe_source(name, SOLUTIONS[name][1])))
+    NotebookClient(nb, timeout=900, allow_errors=True, resources={"metadata": {"path": str(path.parent)}}).execute()
+    found = []
+    for c in nb.cells:
+        for out in c.get("outputs", []):
+            text = out.get("text", "")
+            if out.get("name") == "stdout" and PROBE in text:
+                found.append(json.loads(text.split(PROBE, 1)[1].splitlines()[0]))
+    assert [f["question"] for f in found] == sorted(names, key=lambda n: stub_index(nb, n)), \
+        f"{path.name}: a probe did not run (a cell above it hung or the kernel died)"
+    return found
+
+
+STEMS = sorted({stem for stem, _ in SOLUTIONS.values()})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", STEMS)
+def test_no_answer_above_its_question(stem, edition, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIPNB_PROFILE", "ci")
+    monkeypatch.setenv("DIPNB_FIGURES", str(tmp_path / "figures"))
+    for result in probe_notebook(edition / f"{stem}.ipynb", tmp_path):
+        assert result["control"], f"{result['question']}: the solution did not pass in the probe (the probe is blind)"
+        assert result["passing"] == [], (f"{stem}: {result['passing']} (defined above the question) pass "
+                                         f"{result['question']}'s public check: an answer above its question")
+
+
+def test_solution_only_cells_are_left_out(edition):
+    kept_in_solutions = 0
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        only = [c for c in nbformat.read(path, as_version=4).cells if build.solution_only(c)]
+        kept_in_solutions += len(only)
+        student = nbformat.read(edition / path.name, as_version=4)
+        text = "\n".join(c.source for c in student.cells)
+        for c in only:
+            assert c.source.strip() not in text, f"{path.name}: solution-only cell {c.id} is in the student edition"
+    assert kept_in_solutions >= 9
+    assert "def slow_mask" not in (edition / "02_polygon_drawing.ipynb").read_text()
+    assert "class StudentFCN" not in (edition / "05_fcn_model.ipynb").read_text()
+    assert "loss_D = 0.5" not in (edition / "07_pix2pix.ipynb").read_text()
