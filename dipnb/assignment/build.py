@@ -16,8 +16,10 @@ A cell marked ``{"dipnb": {"role": "solution-only"}}`` (no question) is left out
 a working answer to a question asked further down (02's plain rasteriser, 05's layer-by-layer FCN, 07's loss
 replayed by hand), which the solutions keep as teaching and the student must not see above the blank.
 
-Notebooks without questions are copied unchanged. Output: ``dist/assignment/student/`` (notebooks + ``tests/``)
-and ``dist/assignment/autograder/<notebook>/autograder.zip``.
+Notebooks without questions are copied unchanged. Output: ``dist/assignment/student/`` (notebooks + ``tests/``),
+``dist/assignment/autograder/<notebook>/autograder.zip`` and the release to hand out,
+``dist/assignment/release/`` + ``release.zip`` (:mod:`dipnb.assignment.release`). Notebooks someone edited in
+``student/`` or ``release/`` are kept (``dist/assignment/kept/<time>/``) before the rebuild.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from pathlib import Path
 
 import nbformat
 
-from dipnb.assignment import workspace
-from dipnb.config import PROJECT_ROOT
+from dipnb.assignment import release, workspace
+from dipnb.config import PROJECT_ROOT, data_dir
 
 ROOT = PROJECT_ROOT if PROJECT_ROOT is not None else Path.cwd()  # the checkout: notebooks/ and assignment/
 HIDDEN = ROOT / "assignment" / "hidden_tests.py"
@@ -207,8 +209,11 @@ def _init_after_title(nb: nbformat.NotebookNode) -> None:
 
 
 def build(notebooks: Path = ROOT / "notebooks", out: Path = ROOT / "dist" / "assignment",
-          work: Path | None = None, quiet: bool = True) -> dict[str, list[Question]]:
-    """Write ``out/student`` and ``out/autograder``; returns the questions per notebook."""
+          work: Path | None = None, quiet: bool = True, course_images: Path | None = None,
+          with_release: bool = True) -> dict[str, list[Question]]:
+    """Write ``out/student``, ``out/autograder`` and (``with_release``) ``out/release`` + ``out/release.zip``
+    (with the course's images from ``course_images``, default ``data/course_poisson``); returns the questions
+    per notebook."""
     from otter.assign import main as otter_assign
 
     if not HIDDEN.is_file():
@@ -250,8 +255,11 @@ def build(notebooks: Path = ROOT / "notebooks", out: Path = ROOT / "dist" / "ass
         (out / "autograder" / path.stem).mkdir()
         shutil.copy(zips[0], out / "autograder" / path.stem / "autograder.zip")
     workspace.write_manifest(out / "student")
-    (out / "autograder" / "questions.json").write_text(json.dumps(
-        {nb: [{"question": q.name, "points": q.points} for q in qs] for nb, qs in summary.items()}, indent=1))
+    index = {nb: [{"question": q.name, "points": q.points} for q in qs] for nb, qs in summary.items()}
+    (out / "autograder" / "questions.json").write_text(json.dumps(index, indent=1))
+    if with_release:
+        release.build_release(ROOT, out / "student", out, index,
+                              course_images if course_images is not None else data_dir() / "course_poisson")
     return summary
 
 
@@ -259,11 +267,14 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m dipnb.assignment build", description=__doc__.split("\n\n")[0])
     ap.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
     ap.add_argument("--out", type=Path, default=ROOT / "dist" / "assignment")
+    ap.add_argument("--course-images", type=Path, default=None,
+                    help="the course's example image pairs for the release (default: data/course_poisson)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    summary = build(args.notebooks, args.out)
+    summary = build(args.notebooks, args.out, course_images=args.course_images)
     total = sum(q.points for qs in summary.values() for q in qs)
     for nb, qs in summary.items():
         print(f"{nb:22s} " + ", ".join(f"{q.name} ({q.points:g})" for q in qs))
     print(f"{sum(map(len, summary.values()))} questions, {total:g} points · student edition in "
-          f"{args.out / 'student'} · autograder in {args.out / 'autograder'} · {time.perf_counter() - t0:.1f} s")
+          f"{args.out / 'student'} · autograder in {args.out / 'autograder'} · release to hand out in "
+          f"{args.out / 'release.zip'} · {time.perf_counter() - t0:.1f} s")
