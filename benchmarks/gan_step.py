@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from dipnb.pix2pix.config import TrainConfig
+from dipnb.config import TrainConfig
 from dipnb.pix2pix.reference import AnchorPix2Pix
 from dipnb.pix2pix.tasks import GANTask
 

@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dipnb.pix2pix.nets import FCN  # noqa: E402
-from dipnb.pix2pix.config import TrainConfig  # noqa: E402
+from dipnb.config import TrainConfig  # noqa: E402
 from dipnb.pix2pix.engine import Trainer  # noqa: E402
 
 

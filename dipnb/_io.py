@@ -3,7 +3,8 @@
 * :func:`atomic_write` — write ``path`` through a temporary sibling ``.NAME.tmp-PID`` then ``os.replace``;
 * :func:`clean_stray_temps` — remove the ``.NAME.tmp-PID`` files a killed writer left behind;
 * :func:`replace_dir` — swap a finished folder into place (the old one is renamed aside, deleted last);
-* :func:`list_images` — the image files of a folder in natural order (``2.jpg`` before ``10.jpg``).
+* :func:`list_images` — the image files of a folder in natural order (``2.jpg`` before ``10.jpg``);
+* :func:`files_digest` — one sha256 over files' relative paths and bytes (the model and report caches' keys).
 
 This module imports nothing from :mod:`dipnb` (it is the bottom layer, beside :mod:`dipnb.config`).
 """
@@ -11,14 +12,16 @@ This module imports nothing from :mod:`dipnb` (it is the bottom layer, beside :m
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-__all__ = ["IMAGE_EXTENSIONS", "atomic_write", "clean_stray_temps", "list_images", "natural_key", "replace_dir"]
+__all__ = ["IMAGE_EXTENSIONS", "atomic_write", "clean_stray_temps", "files_digest", "list_images", "natural_key",
+           "replace_dir"]
 
 #: File name endings read as images.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -105,3 +108,15 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
          if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS),
         key=natural_key,
     )
+
+
+def files_digest(root: str | os.PathLike, files: Iterable[str | os.PathLike]) -> str:
+    """sha256 (hex) of ``files`` in the order given: each file's path relative to ``root`` (POSIX), NUL, its bytes,
+    NUL. A renamed, added, removed or edited file changes it; where the files lie (``root``) does not."""
+    root = Path(root)
+    h = hashlib.sha256()
+    for f in files:
+        path = Path(f)
+        path = path if path.is_absolute() else root / path
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()

@@ -15,11 +15,16 @@ def test_profiles_are_plain_data() -> None:
     assert set(config.PROFILES) == {"ci", "cpu", "gpu"}
     for name, prof in config.PROFILES.items():
         assert prof.name == name
-        assert dataclasses.is_dataclass(prof.poisson) and dataclasses.is_dataclass(prof.fcn)
+        assert dataclasses.is_dataclass(prof.poisson)
+        # the training sections are the one definition of a run, not a parallel settings class
+        for run in (prof.fcn, prof.pix2pix, prof.segmenter):
+            assert isinstance(run, config.TrainConfig)
+        assert prof.fcn.model == prof.segmenter.model == "fcn" and prof.pix2pix.model == "unet" and prof.pix2pix.gan
+        assert prof.segmenter.direction == "AtoB" and prof.segmenter.size == prof.pix2pix.size
     # ci is the smallest, gpu the paper's settings
     ci, cpu, gpu = (config.PROFILES[n] for n in ("ci", "cpu", "gpu"))
     assert ci.threads == 1
-    assert ci.fcn.image_size <= cpu.fcn.image_size <= gpu.fcn.image_size == 256
+    assert ci.fcn.size <= cpu.fcn.size <= gpu.fcn.size == 256
     assert gpu.fcn.batch_size == 256 and gpu.fcn.epochs == 200
     assert gpu.pix2pix.batch_size == 1 and gpu.pix2pix.epochs + gpu.pix2pix.decay_epochs == 200
 
@@ -77,3 +82,13 @@ def test_paths(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     assert config.data_dir().name == "data"
     monkeypatch.setenv("DIPNB_FIGURES", str(tmp_path / "f"))
     assert config.figures_dir().is_dir()
+
+
+def test_a_profile_run_is_derived_with_replace_and_checked_again() -> None:
+    fcn = config.PROFILES["ci"].fcn
+    run = fcn.replace(data="/somewhere", direction="BtoA")
+    assert (run.data, run.direction, run.size, run.epochs) == ("/somewhere", "BtoA", fcn.size, fcn.epochs)
+    with pytest.raises(TypeError, match=r"TrainConfig has no field\(s\) \['image_size'\]"):
+        fcn.replace(image_size=64)
+    with pytest.raises(ValueError, match="size must be a multiple of 32"):
+        fcn.replace(size=48)

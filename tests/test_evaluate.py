@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from dipnb.config import TrainConfig
 from dipnb.pix2pix import scoring as ev
 from dipnb.pix2pix.facades import FACADES_PALETTE
 from dipnb.pix2pix.data.synthetic import synthetic_classes, synthetic_pair
@@ -96,7 +97,8 @@ def test_missing_segmenter_says_how_to_train_it(tmp_path, monkeypatch) -> None:
 def test_train_segmenter_then_score_a_gan_run_from_the_cli(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("DIPNB_DATA", str(tmp_path / "data"))
     data = write_tiny_dataset(tmp_path / "tiny")
-    path = ev.train_segmenter(data, size=32, epochs=1, batch_size=4, max_steps=2, verbose=False, plot=False)
+    cfg = TrainConfig(data=str(data), model="fcn", direction="AtoB", size=32, epochs=1, batch_size=4, max_steps=2)
+    path = ev.train_segmenter(cfg, verbose=False, plot=False)
     assert path == ev.segmenter_path(data, 32) and path.is_file()
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temporary file left behind
     S = ev.load_segmenter(data, 32)

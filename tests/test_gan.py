@@ -19,7 +19,7 @@ from dipnb.pix2pix.tasks import (
     pix2pix_step,
 )
 from dipnb.pix2pix import reference as anchor_module
-from dipnb.pix2pix.config import TrainConfig, lr_factor
+from dipnb.config import TrainConfig, lr_factor
 from dipnb.pix2pix.nets import PatchGAN, UNetGenerator, init_weights
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,10 +20,11 @@ from PIL import Image
 
 from dipnb import config
 from dipnb.images import decode_rgb, load_image
-from dipnb.pix2pix.config import TrainConfig
+from dipnb.config import TrainConfig
 from dipnb.pix2pix.data import PairedImageDataset, dataset_fingerprint
 from dipnb.pix2pix.engine import CheckpointError, Trainer, load_checkpoint, read_history, train
 from dipnb.pix2pix.engine import callbacks as cbs
+from dipnb.pix2pix.engine import run as run_folder
 from dipnb.pix2pix.inference import translate
 from dipnb.pix2pix.nets import UNetGenerator, init_weights
 from dipnb.pix2pix.train import main as train_main
@@ -218,7 +219,7 @@ def test_history_never_runs_ahead_of_the_checkpoint_and_resume_cleans_stray_temp
     data = make_pairs(tmp_path / "d", n_train=4, n_val=2)
     out = tmp_path / "o"
     saves = {"n": 0}
-    real_save = cbs.save_checkpoint
+    real_save = run_folder.save_checkpoint
 
     def killed_on_second_save(path, ck):
         saves["n"] += 1
@@ -227,12 +228,12 @@ def test_history_never_runs_ahead_of_the_checkpoint_and_resume_cleans_stray_temp
             raise KeyboardInterrupt  # the process dies while writing epoch 2
         return real_save(path, ck)
 
-    monkeypatch.setattr(cbs, "save_checkpoint", killed_on_second_save)
+    monkeypatch.setattr(run_folder, "save_checkpoint", killed_on_second_save)
     with pytest.raises(KeyboardInterrupt):
         train(cfg(data, epochs=3), out, **quiet())
     assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
     assert [r["epoch"] for r in read_history(out)] == [1]  # the CSV does not show the epoch the checkpoint lacks
-    monkeypatch.setattr(cbs, "save_checkpoint", real_save)
+    monkeypatch.setattr(run_folder, "save_checkpoint", real_save)
     tr = train(cfg(data, epochs=3), out, resume=True, **quiet())
     assert [r["epoch"] for r in tr.history] == [1, 2, 3]
     assert not list(out.glob(".*tmp*"))  # the stray temporary file is gone

@@ -75,7 +75,7 @@ def test_every_config_field_is_a_flag_with_the_config_default():
     import dataclasses
 
     from dipnb.pix2pix.cli.train import build_parser, config_from_args
-    from dipnb.pix2pix.config import TrainConfig
+    from dipnb.config import TrainConfig
 
     parser = build_parser()
     dests = {a.dest for a in parser._actions}

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
-from dipnb.config import PROFILES
-from dipnb.pix2pix.config import TrainConfig, lr_factor
+from dipnb.config import PROFILES, TrainConfig, lr_factor
 from dipnb.pix2pix.engine import CheckpointError, NonFiniteLossError, Trainer, load_checkpoint, read_history, train
 from dipnb.pix2pix.nets import FCN
 from dipnb.pix2pix.runtime import Amp, epoch_batches, per_rank_batch
@@ -189,12 +189,12 @@ def test_learning_rate_schedule_step_and_linear_decay():
     assert c.total_epochs == 6
 
 
-def test_amp_is_off_on_cpu_and_the_from_profile_helper(pairs):
+def test_amp_is_off_on_cpu_and_a_profile_run(pairs):
     amp = Amp("auto", torch.device("cpu"))
     assert not amp.enabled and not amp.scaler.is_enabled()
-    c = TrainConfig.from_profile(PROFILES["ci"].fcn, data=str(pairs))
-    assert c.size == PROFILES["ci"].fcn.image_size and c.max_steps == PROFILES["ci"].fcn.max_steps
-    assert math.isclose(c.lr, PROFILES["ci"].fcn.lr)
+    c = PROFILES["ci"].fcn.replace(data=str(pairs))
+    assert c.size == PROFILES["ci"].fcn.size and c.max_steps == PROFILES["ci"].fcn.max_steps
+    assert math.isclose(c.lr, 1e-3) and c.amp == "auto"
 
 
 class MSETask(Task):
@@ -271,3 +271,158 @@ def test_cached_runs_load_instead_of_training_and_miss_after_a_change(pairs, tmp
         train(cfg(pairs), tmp_path / "run", overwrite=True, cache=True, progress=False, verbose=False)
     with pytest.raises(AssertionError, match="must not train"):
         train(cfg(pairs, seed=4), tmp_path / "other", cache=True, progress=False, verbose=False)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The student's code drives the engine: a model class of their own, the course template's epoch functions
+# ----------------------------------------------------------------------------------------------------------
+class TinyFCN(nn.Module):
+    """A student's small fully-convolutional network: 32² → 8² → 32², Tanh (as the course's FullyConvNetwork)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+        self.conv2 = nn.Sequential(nn.Conv2d(8, 16, 4, 2, 1), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
+        self.up1 = nn.Sequential(nn.ConvTranspose2d(16, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+        self.up2 = nn.ConvTranspose2d(8, 3, 4, 2, 1)
+
+    def forward(self, x):
+        return torch.tanh(self.up2(self.up1(self.conv2(self.conv1(x)))))
+
+
+class Recorder:
+    """The course template's two functions (bodies as a student writes them), recording every call and return."""
+
+    def __init__(self):
+        self.calls, self.returned = [], []
+
+    def train_one_epoch(self, model, dataloader, optimizer, criterion, device, epoch, num_epochs):
+        model.train()
+        running_loss = 0.0
+        for image_rgb, image_semantic in dataloader:
+            image_rgb, image_semantic = image_rgb.to(device), image_semantic.to(device)
+            optimizer.zero_grad()
+            loss = criterion(model(image_rgb), image_semantic)
+            loss.backward()
+            optimizer.step()
+            running_loss += loss.item()
+        self.calls.append(("train", type(model).__name__, len(dataloader), epoch, num_epochs))
+        self.returned.append(running_loss / len(dataloader))
+        return running_loss / len(dataloader)
+
+    def validate(self, model, dataloader, criterion, device, epoch, num_epochs):
+        model.eval()
+        val_loss = 0.0
+        with torch.no_grad():
+            for image_rgb, image_semantic in dataloader:
+                val_loss += criterion(model(image_rgb.to(device)), image_semantic.to(device)).item()
+        self.calls.append(("val", type(model).__name__, len(dataloader), epoch, num_epochs))
+        self.returned.append(val_loss / len(dataloader))
+        return val_loss / len(dataloader)
+
+
+def student_run(pairs, out, rec, **kw):
+    return train(cfg(pairs, **kw), out, model=TinyFCN, train_one_epoch=rec.train_one_epoch, validate=rec.validate,
+                 progress=False, verbose=False)
+
+
+@pytest.mark.slow
+def test_the_students_model_and_epoch_functions_run_each_epoch_and_resume_exactly(pairs, tmp_path):
+    rec = Recorder()
+    full = student_run(pairs, tmp_path / "full", rec, epochs=2, max_steps=None)
+    # their functions ran, on their model, with the template's arguments: 16 pairs / batch 4 = 4 steps, 1 val batch
+    assert rec.calls == [("train", "TinyFCN", 4, 0, 2), ("val", "TinyFCN", 1, 0, 2),
+                         ("train", "TinyFCN", 4, 1, 2), ("val", "TinyFCN", 1, 1, 2)]
+    assert [(r["train loss"], r["val loss"]) for r in full.history] == [tuple(rec.returned[:2]), tuple(rec.returned[2:])]
+    assert isinstance(full.task.net("G"), TinyFCN) and full.history[1]["train loss"] < full.history[0]["train loss"]
+    # the engine kept the rest: its Adam and schedule, val L1, history.csv, samples, the plot, the checkpoint
+    assert type(full.task.optimizers["G"]).__name__ == "Adam" and full.history[0]["lr"] == 1e-3
+    assert all(0 < r["val L1"] < 2 for r in full.history)
+    assert losses(read_history(tmp_path / "full")) == losses(full.history)
+    assert (tmp_path / "full" / "samples" / "epoch_002.png").is_file() and (tmp_path / "full" / "loss.png").is_file()
+    ck = load_checkpoint(tmp_path / "full" / "checkpoint.pt")
+    assert ck["model"] == f"{TinyFCN.__module__}.TinyFCN" and ck["task"].endswith("EpochFunctionsTask")
+    # exact resume: one epoch, then resume to two, equals the uninterrupted run bit for bit
+    student_run(pairs, tmp_path / "split", Recorder(), epochs=1, max_steps=None)
+    rec2 = Recorder()
+    resumed = train(cfg(pairs, epochs=2, max_steps=None), tmp_path / "split", resume=True, model=TinyFCN,
+                    train_one_epoch=rec2.train_one_epoch, validate=rec2.validate, progress=False, verbose=False)
+    assert [c[3] for c in rec2.calls] == [1, 1]  # only the second epoch ran
+    assert losses(resumed.history) == losses(full.history)
+    b = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
+    assert all(torch.equal(v, b["models"]["G"][k]) for k, v in ck["models"]["G"].items())
+
+
+def test_a_students_model_trains_under_the_built_in_tasks_as_built(pairs, tmp_path):
+    """model= alone: the engine's own L1 (or GAN) step trains the student's network, initialised as its class does."""
+    torch.manual_seed(3)
+    fresh = TinyFCN().state_dict()
+    tr = Trainer(cfg(pairs, epochs=1), tmp_path / "l1", model=TinyFCN, progress=False, verbose=False)
+    assert all(torch.equal(v, tr.task.net("G").state_dict()[k]) for k, v in fresh.items())  # seed 3, no re-init
+    assert set(tr.fit()[0]) == {"epoch", "train L1", "val L1", "lr", "seconds"}
+    gan = Trainer(cfg(pairs, epochs=1, gan=True), tmp_path / "gan", model=TinyFCN, progress=False, verbose=False)
+    assert isinstance(gan.task.net("G"), TinyFCN) and "D" in gan.task.models
+    assert all(torch.equal(v, gan.task.net("G").state_dict()[k]) for k, v in fresh.items())
+    assert "D loss" in gan.fit()[0]
+
+
+def test_one_initialisation_rule_the_fcn_starts_the_same_under_l1_and_gan(pairs, tmp_path):
+    l1 = Trainer(cfg(pairs), tmp_path / "a", progress=False, verbose=False).task.net("G").state_dict()
+    gan = Trainer(cfg(pairs, gan=True), tmp_path / "b", progress=False, verbose=False).task.net("G").state_dict()
+    assert all(torch.equal(v, gan[k]) for k, v in l1.items())
+
+
+def test_student_code_mistakes_are_refused_with_clear_errors(pairs, tmp_path):
+    rec = Recorder()
+    with pytest.raises(TypeError, match="the class FullyConvNetwork itself, not an instance"):
+        Trainer(cfg(pairs), tmp_path / "x", model=TinyFCN())
+    with pytest.raises(TypeError, match="validate= and criterion= go with train_one_epoch="):
+        Trainer(cfg(pairs), tmp_path / "x", validate=rec.validate)
+
+    class Shrinks(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 4, 2, 1)
+
+        def forward(self, x):
+            return self.conv(x)
+
+    class Empty(nn.Module):
+        def forward(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="Empty has no trainable parameters"):
+        Trainer(cfg(pairs), tmp_path / "x", model=Empty, progress=False, verbose=False).setup()
+
+    with pytest.raises(ValueError, match="output must have the target's shape"):
+        Trainer(cfg(pairs), tmp_path / "x", model=Shrinks, progress=False, verbose=False).setup()
+    with pytest.raises(TypeError, match="must return the epoch's mean loss as a number"):
+        train(cfg(pairs, epochs=1), tmp_path / "y", model=TinyFCN, train_one_epoch=lambda *a: None, progress=False,
+              verbose=False)
+    with pytest.raises(ValueError, match="cannot run the GAN objective"):
+        Trainer(cfg(pairs, gan=True), tmp_path / "z", train_one_epoch=rec.train_one_epoch).setup()
+    # resuming with another generator class is a different run
+    train(cfg(pairs, epochs=1), tmp_path / "r", model=TinyFCN, progress=False, verbose=False)
+    with pytest.raises(CheckpointError, match="generator"):
+        Trainer(cfg(pairs, epochs=2), tmp_path / "r", resume=True, progress=False, verbose=False).setup()
+
+
+def test_callbacks_run_in_their_order_and_conflicting_options_are_refused(pairs, tmp_path):
+    from dipnb.pix2pix.engine import Checkpoint, HistoryCSV, Progress
+
+    tr = Trainer(cfg(pairs), tmp_path / "o", callbacks=[Progress(False), HistoryCSV(), Checkpoint()])
+    assert [type(c).__name__ for c in tr.callbacks] == ["Checkpoint", "HistoryCSV", "Progress"]
+    with pytest.raises(TypeError, match="plot= and progress= configure the default callbacks"):
+        Trainer(cfg(pairs), tmp_path / "o", callbacks=[Checkpoint()], plot=False)
+    with pytest.raises(TypeError, match="must be Callback instances"):
+        Trainer(cfg(pairs), tmp_path / "o", callbacks=[print])
+
+
+def test_the_cache_key_follows_the_students_code():
+    from dipnb.pix2pix.engine import cache
+
+    rec = Recorder()
+    assert cache.code_digest(TinyFCN) != cache.code_digest(Recorder.train_one_epoch)
+    assert cache.code_digest(TinyFCN, None) == cache.code_digest(TinyFCN)
+    assert cache.code_digest(len) is None  # no source: the run is not cached
+    assert cache.code_digest(rec.train_one_epoch) == cache.code_digest(Recorder.train_one_epoch)

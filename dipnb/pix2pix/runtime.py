@@ -25,13 +25,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from dipnb.config import get_device
+from dipnb.config import AMP_MODES, get_device
 from dipnb.pix2pix.nets.util import unwrap
 
 __all__ = ["AMP_MODES", "MIN_BATCH", "Amp", "DistInfo", "Runtime", "epoch_batches", "leave_process_group", "per_rank_batch"]
-
-#: Mixed-precision modes: "auto" (bf16 if supported else fp16 on CUDA; off elsewhere), "off", "bf16", "fp16".
-AMP_MODES = ("auto", "off", "bf16", "fp16")
 
 #: Smallest training batch: BatchNorm in train mode needs more than one value per channel.
 MIN_BATCH = 2

@@ -29,12 +29,11 @@ import torch
 from torch import nn
 
 from dipnb._io import atomic_write
-from dipnb.config import data_dir
+from dipnb.config import TrainConfig, data_dir
 from dipnb.pix2pix import metrics
-from dipnb.pix2pix.config import TrainConfig
 from dipnb.pix2pix.data.pairs import PairedImageDataset
 from dipnb.pix2pix.data.registry import resolve_dataset
-from dipnb.pix2pix.engine import CHECKPOINT_NAME, Trainer, checkpoint_config, load_checkpoint
+from dipnb.pix2pix.engine import RunFolder, Trainer, checkpoint_config, load_checkpoint
 from dipnb.pix2pix.inference import generate
 from dipnb.pix2pix.nets import FCN
 from dipnb.pix2pix.tasks import build_generator
@@ -76,38 +75,38 @@ def segmenter_path(data: str | os.PathLike = "facades", size: int = 256) -> Path
 def _how_to_train(data: Any, size: int) -> str:
     return (f"train it once (photo → labels, the FCN of notebooks 05–06) with\n"
             f"    python -m dipnb.pix2pix.evaluate train-segmenter --data {data} --size {size} --epochs 15\n"
-            f"or, in Python, dipnb.pix2pix.scoring.train_segmenter(data={str(data)!r}, size={size}); an existing "
+            f"or, in Python, dipnb.pix2pix.scoring.train_segmenter(P.segmenter.replace(data={str(data)!r}, "
+            f"size={size})); an existing "
             f"photo → labels FCN run can be used instead: python -m dipnb.pix2pix.evaluate segmenter-from-run RUN_DIR.")
 
 
 def train_segmenter(
-    data: str | os.PathLike = "facades",
-    size: int = 256,
-    epochs: int = 15,
-    batch_size: int = 8,
-    max_steps: int | None = None,
-    train_limit: int | None = None,
-    val_limit: int | None = None,
-    lr: float = 1e-3,
-    seed: int = 0,
+    config: TrainConfig,
+    *,
     device: str | torch.device | None = None,
     plot: bool | None = None,
     verbose: bool = True,
     path: str | os.PathLike | None = None,
 ) -> Path:
-    """Train the FCN-score segmenter S (the FCN of notebooks 05–06, photo → labels with L1) and save it atomically.
+    """Train the FCN-score segmenter S on ``config`` (the FCN photo → labels with L1, e.g. the profile's
+    ``P.segmenter.replace(data=root)``) and save it atomically.
 
     Training uses :class:`dipnb.pix2pix.engine.Trainer` (run folder ``data_dir()/models/runs/…``); the file
     written at :func:`segmenter_path` holds S's weights, its size, the dataset and S's own val pixel accuracy on
     real photos. Returns the path.
     """
-    root = _dataset_root(data)
-    path = Path(path) if path is not None else segmenter_path(root, size)
-    cfg = TrainConfig(data=str(root), direction="AtoB", model="fcn", size=int(size), epochs=int(epochs),
-                      batch_size=int(batch_size), max_steps=max_steps, lr=lr, train_limit=train_limit,
-                      val_limit=val_limit, seed=seed, sample_every=max(1, int(epochs)))
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"train_segmenter takes a TrainConfig (e.g. P.segmenter.replace(data=...)), got "
+                        f"{type(config).__name__}")
+    if config.model != "fcn" or config.direction != "AtoB" or config.gan:
+        raise ValueError(f"the FCN-score segmenter is the FCN trained photo → labels with L1 (model='fcn', "
+                         f"direction='AtoB', gan=False), got model={config.model!r}, direction={config.direction!r}, "
+                         f"gan={config.gan}")
+    root = _dataset_root(config.data)
+    config = config.replace(data=str(root))
+    path = Path(path) if path is not None else segmenter_path(root, config.size)
     run = path.parent / "runs" / path.stem
-    trainer = Trainer(cfg, run, overwrite=True, device=device, plot=plot, progress=False, verbose=verbose)
+    trainer = Trainer(config, run, overwrite=True, device=device, plot=plot, progress=False, verbose=verbose)
     trainer.fit()
     val_l1 = float(trainer.history[-1]["val L1"]) if trainer.history else float("nan")
     return _save_segmenter(trainer.task.net("G"), trainer.config, trainer.val_set, path, val_l1, verbose)
@@ -285,12 +284,15 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def load_generator(run: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, Any]:
-    """G and its :class:`~dipnb.pix2pix.config.TrainConfig` from a training run folder (or its checkpoint file)."""
+    """G and its :class:`~dipnb.config.TrainConfig` from a training run folder (or its checkpoint file)."""
     path = Path(run)
     if path.is_dir():
-        path = path / CHECKPOINT_NAME
+        path = RunFolder(path).checkpoint
     ck = load_checkpoint(path)
     cfg = checkpoint_config(ck)
+    if ck.get("model"):
+        raise ValueError(f"{path} holds a generator of the user's class {ck['model']}, not the built-in "
+                         f"{cfg.model}: build that class and load ck['models']['G'] into it")
     G = build_generator(cfg)
     G.load_state_dict(ck["models"]["G"])
     return G.to(device).eval(), cfg

@@ -1,7 +1,7 @@
 """``python -m dipnb.pix2pix.train`` — the entry point; the command line is :mod:`dipnb.pix2pix.cli.train`.
 
 In Python, train with :func:`dipnb.pix2pix.engine.train` / :class:`dipnb.pix2pix.engine.Trainer` and a
-:class:`dipnb.pix2pix.config.TrainConfig`.
+:class:`dipnb.config.TrainConfig`.
 """
 
 import sys

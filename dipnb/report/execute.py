@@ -34,6 +34,7 @@ import nbformat
 import torch
 from jupyter_cache.base import CacheBundleIn
 
+from dipnb._io import files_digest
 from dipnb.config import get_device
 from dipnb.pix2pix.data.registry import dataset_fingerprint, resolve_dataset
 
@@ -81,17 +82,12 @@ class Executed:
 
 
 def dipnb_source_hash(package_dir: Path | None = None) -> str:
-    """A digest of every ``*.py``/``*.json`` file of :mod:`dipnb` except the report builder itself."""
+    """A digest (:func:`dipnb._io.files_digest`) of every ``*.py``/``*.json`` file of :mod:`dipnb` except the
+    report builder itself."""
     root = Path(package_dir or Path(__file__).resolve().parents[1])
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        if path.suffix not in (".py", ".json") or "__pycache__" in path.parts:
-            continue
-        rel = path.relative_to(root).as_posix()
-        if rel.startswith("report/"):
-            continue
-        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
+    files = [p for p in sorted(root.rglob("*")) if p.suffix in (".py", ".json") and "__pycache__" not in p.parts
+             and not p.relative_to(root).as_posix().startswith("report/")]
+    return files_digest(root, files)[:16]
 
 
 def environment(profile: str) -> Environment:

@@ -14,8 +14,8 @@ from typing import Any
 from PIL import Image
 from torch import nn
 
+from dipnb.config import DIRECTIONS
 from dipnb.images import decode_rgb
-from dipnb.pix2pix.config import DIRECTIONS
 from dipnb.pix2pix.data.pairs import split_pair
 from dipnb.pix2pix.inference import translate
 from dipnb.plots import show_images

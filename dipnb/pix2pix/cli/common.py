@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from dipnb.pix2pix.config import FieldSpec
+from dipnb.checks import Rule
 
 __all__ = ["THREADS", "USER_ERRORS", "checked", "report"]
 
@@ -16,7 +16,7 @@ __all__ = ["THREADS", "USER_ERRORS", "checked", "report"]
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, FloatingPointError)
 
 
-def checked(spec: FieldSpec) -> Callable[[str], Any]:
+def checked(spec: Rule) -> Callable[[str], Any]:
     """An argparse ``type`` that parses a flag's text and applies ``spec``'s rule (range, finiteness)."""
 
     def parse(text: str) -> Any:
@@ -25,9 +25,9 @@ def checked(spec: FieldSpec) -> Callable[[str], Any]:
         try:
             value = spec.kind(text) if spec.kind is int else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {spec.rule()}") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {spec.describe()}") from None
         if spec.kind is float and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be {spec.rule()}, got {text}")
+            raise argparse.ArgumentTypeError(f"must be {spec.describe()}, got {text}")
         problem = spec.problem(value)
         if problem:
             raise argparse.ArgumentTypeError(problem)
@@ -37,7 +37,7 @@ def checked(spec: FieldSpec) -> Callable[[str], Any]:
     return parse
 
 
-THREADS = FieldSpec("torch intra-op threads (default: DIPNB_THREADS, else torch's default)", lo=1, optional=True)
+THREADS = Rule("torch intra-op threads (default: DIPNB_THREADS, else torch's default)", lo=1, optional=True)
 
 
 def report(exc: BaseException) -> int:

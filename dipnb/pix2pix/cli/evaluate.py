@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dipnb.config import set_threads
+from dipnb.checks import Rule
+from dipnb.config import TrainConfig, set_threads
 from dipnb.pix2pix.cli.common import THREADS, USER_ERRORS, checked, report
-from dipnb.pix2pix.config import FieldSpec
 from dipnb.pix2pix.scoring import (
     evaluate_translator,
     format_table,
@@ -22,9 +22,9 @@ from dipnb.pix2pix.scoring import (
 
 __all__ = ["build_parser", "main"]
 
-_POS = FieldSpec("", lo=1)
-_OPT_POS = FieldSpec("", lo=1, optional=True)
-_LR = FieldSpec("", kind=float, lo=0, lo_open=True)
+_POS = Rule("", lo=1)
+_OPT_POS = Rule("", lo=1, optional=True)
+_LR = Rule("", kind=float, lo=0, lo_open=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,8 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         set_threads(args.threads)  # an explicit --threads wins over DIPNB_THREADS
         if args.cmd == "train-segmenter":
-            train_segmenter(args.data, args.size, args.epochs, args.batch_size, args.max_steps, args.train_limit,
-                            lr=args.lr, device=args.device)
+            train_segmenter(TrainConfig(data=args.data, direction="AtoB", model="fcn", size=args.size,
+                                        epochs=args.epochs, batch_size=args.batch_size, max_steps=args.max_steps,
+                                        train_limit=args.train_limit, lr=args.lr, sample_every=args.epochs),
+                            device=args.device)
             return 0
         if args.cmd == "segmenter-from-run":
             segmenter_from_run(args.run)

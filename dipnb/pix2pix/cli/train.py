@@ -7,7 +7,7 @@
 
 It writes ``OUT/history.csv`` (one row per epoch), ``OUT/checkpoint.pt`` (the latest epoch, written atomically),
 ``OUT/samples/epoch_NNN.png`` (rows: input | target | output on fixed val images) and ``OUT/loss.png``.
-Every field of :class:`~dipnb.pix2pix.config.TrainConfig` is a flag (``beta2`` → ``--beta2``; a boolean that
+Every field of :class:`~dipnb.config.TrainConfig` is a flag (``beta2`` → ``--beta2``; a boolean that
 defaults to True, ``augment``, becomes ``--no-augment``), range-checked by argparse before any work starts.
 """
 
@@ -17,12 +17,10 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from dipnb.config import set_threads
+from dipnb.config import TrainConfig, set_threads
 from dipnb.pix2pix.cli.common import THREADS, USER_ERRORS, checked, report
-from dipnb.pix2pix.config import TrainConfig
-from dipnb.pix2pix.engine import HISTORY_NAME, Trainer, default_callbacks
+from dipnb.pix2pix.engine import RunFolder, Trainer, default_callbacks
 from dipnb.pix2pix.runtime import leave_process_group
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -35,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OUT/history.csv, OUT/checkpoint.pt and OUT/samples/. Runs under torchrun --nproc_per_node=N for DDP.",
     )
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    for name, spec in TrainConfig.specs().items():
+    for name, spec in TrainConfig.rules().items():
         flag = "--" + name.replace("_", "-")
         if spec.kind is bool:
             if defaults[name]:
@@ -49,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             default = defaults[name]
             p.add_argument(flag, dest=name, type=checked(spec), default=default,
-                           help=f"{spec.help} ({spec.rule()}; default {default})")
+                           help=f"{spec.help} ({spec.describe()}; default {default})")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in OUT")
@@ -82,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         leave_process_group()
     if trainer.runtime.dist.is_main and history and not args.quiet:
         last = history[-1]
-        print(f"done: {len(history)} epochs, val L1 {last['val L1']:.4f} → {Path(args.out) / HISTORY_NAME}")
+        print(f"done: {len(history)} epochs, val L1 {last['val L1']:.4f} → {RunFolder(args.out).history}")
     return 0
 
 

@@ -24,13 +24,13 @@ import torch
 from PIL import Image
 
 from dipnb._io import IMAGE_EXTENSIONS, list_images
+from dipnb.config import DIRECTIONS
 from dipnb.images import decode_rgb
 
 __all__ = ["DIRECTIONS", "PairFileError", "PairedImageDataset", "SPLITS", "load_size", "read_pair", "split_pair",
            "to_model_tensor", "to_uint8_image"]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-DIRECTIONS: tuple[str, ...] = ("AtoB", "BtoA")
 
 #: Decode into memory automatically when the decoded uint8 arrays take at most this many bytes
 #: (env ``DIPNB_MAX_DATASET_BYTES`` overrides).

@@ -1,4 +1,5 @@
-"""The training engine: the loop (:mod:`.trainer`), what it reports (:mod:`.callbacks`), what it saves (:mod:`.checkpoint`)."""
+"""The training engine: the loop (:mod:`.trainer`), what it reports (:mod:`.callbacks`), the run folder it owns
+(:mod:`.run`: file names, checkpoint, history, resume/overwrite decisions) and the trained-model cache (:mod:`.cache`)."""
 
 from dipnb.pix2pix.engine.callbacks import (
     Callback,
@@ -9,10 +10,11 @@ from dipnb.pix2pix.engine.callbacks import (
     Samples,
     default_callbacks,
 )
-from dipnb.pix2pix.engine.checkpoint import (
+from dipnb.pix2pix.engine.run import (
     CHECKPOINT_NAME,
     HISTORY_NAME,
     CheckpointError,
+    RunFolder,
     checkpoint_config,
     load_checkpoint,
     read_history,
@@ -20,5 +22,5 @@ from dipnb.pix2pix.engine.checkpoint import (
 from dipnb.pix2pix.engine.trainer import NonFiniteLossError, Trainer, train
 
 __all__ = ["CHECKPOINT_NAME", "HISTORY_NAME", "Callback", "Checkpoint", "CheckpointError", "HistoryCSV",
-           "LiveLossPlot", "NonFiniteLossError", "Progress", "Samples", "Trainer", "checkpoint_config",
+           "LiveLossPlot", "NonFiniteLossError", "Progress", "RunFolder", "Samples", "Trainer", "checkpoint_config",
            "default_callbacks", "load_checkpoint", "read_history", "train"]

@@ -1,18 +1,21 @@
 """What the training loop reports and writes, as callbacks (the fastai/Lightning pattern, in a few lines).
 
-The :class:`~dipnb.pix2pix.engine.trainer.Trainer` calls, on every callback in order, ``on_fit_start(trainer)``,
-``on_step_end(trainer, step, losses)`` after each optimisation step, ``on_epoch_end(trainer, epoch, row)`` after
-validation (``row`` = the epoch's history row), and ``on_fit_end(trainer)`` at the end (also after an error).
-:func:`default_callbacks` gives the usual set; a notebook may pass its own list.
+The :class:`~dipnb.pix2pix.engine.trainer.Trainer` calls, on every callback in ascending :attr:`Callback.order`,
+``on_fit_start(trainer)``, ``on_step_end(trainer, step, losses)`` after each optimisation step,
+``on_epoch_end(trainer, epoch, row)`` after validation (``row`` = the epoch's history row), and
+``on_fit_end(trainer)`` at the end (also after an error). :func:`default_callbacks` gives the usual set; a
+notebook may pass its own list, in any order.
 
-Order matters at the end of an epoch: :class:`Checkpoint` (a collective under DDP: every rank takes part) runs
-before :class:`HistoryCSV`, so ``history.csv`` never shows an epoch that ``checkpoint.pt`` does not hold.
+The order is code, not a convention: :class:`Checkpoint` (order 10; a collective under DDP: every rank takes
+part) runs before :class:`HistoryCSV` (20), so ``history.csv`` never shows an epoch that ``checkpoint.pt`` does
+not hold; the pictures (samples 30, live plot 40) and the printed lines (50) come after what must be saved.
+Every file name comes from the trainer's :class:`~dipnb.pix2pix.engine.run.RunFolder`.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -22,17 +25,21 @@ from tqdm.auto import tqdm
 
 from dipnb._io import atomic_write
 from dipnb.images import to_uint8
-from dipnb.pix2pix.engine.checkpoint import HISTORY_NAME, rng_state, save_checkpoint, write_history
+from dipnb.pix2pix.engine.run import rng_state, write_history
 from dipnb.plots import LivePlot, in_notebook
 
 #: Callbacks receive the :class:`~dipnb.pix2pix.engine.trainer.Trainer` (not imported here: the trainer imports
 #: this module, and imports go one way).
 Trainer = Any
-__all__ = ["Callback", "Checkpoint", "HistoryCSV", "LiveLossPlot", "Progress", "Samples", "default_callbacks"]
+__all__ = ["Callback", "Checkpoint", "HistoryCSV", "LiveLossPlot", "Progress", "Samples", "default_callbacks",
+           "in_order"]
 
 
 class Callback:
-    """Base class: every hook does nothing."""
+    """Base class: every hook does nothing. ``order``: where the callback runs among the others (ascending; equal
+    orders keep the list's order)."""
+
+    order: int = 100
 
     def on_fit_start(self, trainer: Trainer) -> None: ...
 
@@ -46,34 +53,31 @@ class Callback:
 class Checkpoint(Callback):
     """``checkpoint.pt`` after every epoch: every state of the task, the RNG states of every rank, the history."""
 
+    order = 10
+
     def on_epoch_end(self, trainer: Trainer, epoch: int, row: Mapping[str, Any]) -> None:
-        rt, task = trainer.runtime, trainer.task
+        rt = trainer.runtime
         rngs = rt.all_gather(rng_state())  # every rank takes part; rank 0 writes
-        if not rt.dist.is_main:
-            return
-        save_checkpoint(trainer.ckpt_path, {
-            "task": f"{type(task).__module__}.{type(task).__qualname__}",
-            "config": trainer.config.to_dict(),
-            "dataset": trainer.dataset_id,
-            "epoch": epoch,
-            **task.state_dict(),
-            "rng": rngs,
-            "history": trainer.history,
-            "world_size": rt.dist.world_size,
-            "torch": str(torch.__version__),
-        })
+        if rt.dist.is_main:
+            trainer.run.write_checkpoint(task=trainer.task, config=trainer.config, dataset_id=trainer.dataset_id,
+                                         epoch=epoch, history=trainer.history, rngs=rngs,
+                                         world_size=rt.dist.world_size, model=trainer.model_name)
 
 
 class HistoryCSV(Callback):
     """``history.csv``: one row per epoch (rank 0), rewritten atomically after the checkpoint."""
 
+    order = 20
+
     def on_epoch_end(self, trainer: Trainer, epoch: int, row: Mapping[str, Any]) -> None:
         if trainer.runtime.dist.is_main:
-            write_history(trainer.out / HISTORY_NAME, trainer.history)
+            write_history(trainer.run.history, trainer.history)
 
 
 class Samples(Callback):
     """``samples/epoch_NNN.png`` every ``sample_every`` epochs and after the last: rows input | target | output."""
+
+    order = 30
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, row: Mapping[str, Any]) -> None:
         cfg = trainer.config
@@ -90,7 +94,7 @@ def save_samples(trainer: Trainer, epoch: int) -> Any:
     tgt = torch.stack([b for _, b in items])
     out = trainer.task.generate(trainer.to_device(inp)).cpu()
     rows = torch.stack([inp, tgt, out], dim=1).flatten(0, 1)  # (n·3)×C×H×W, row-major
-    path = trainer.out / "samples" / f"epoch_{epoch:03d}.png"
+    path = trainer.run.sample_path(epoch)
     path.parent.mkdir(parents=True, exist_ok=True)
     grid = to_uint8(make_grid((rows + 1) / 2, nrow=3, padding=2))  # [-1, 1] → [0, 1] → uint8, black padding
     return atomic_write(path, lambda tmp: Image.fromarray(grid).save(tmp, format="png"))
@@ -98,6 +102,8 @@ def save_samples(trainer: Trainer, epoch: int) -> Any:
 
 class LiveLossPlot(Callback):
     """The loss curves, redrawn in place in the notebook after every epoch; ``loss.png`` at the end (rank 0)."""
+
+    order = 40
 
     def __init__(self, display: bool | None = None) -> None:
         self.display = display
@@ -121,11 +127,13 @@ class LiveLossPlot(Callback):
 
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.plot is not None and trainer.history:
-            self.plot.savefig(trainer.out / "loss.png")
+            self.plot.savefig(trainer.run.loss_plot)
 
 
 class Progress(Callback):
     """A tqdm bar over the run's steps (``bar``) and one printed line per epoch (``verbose``), rank 0 only."""
+
+    order = 50
 
     def __init__(self, bar: bool | None = None, verbose: bool = True) -> None:
         self.want_bar, self.verbose = bar, verbose
@@ -160,3 +168,11 @@ class Progress(Callback):
 def default_callbacks(plot: bool | None = None, progress: bool | None = None, verbose: bool = True) -> list[Callback]:
     """Checkpoint, history.csv, sample grids, the live loss plot (in Jupyter unless ``plot``), tqdm and epoch lines."""
     return [Checkpoint(), HistoryCSV(), Samples(), LiveLossPlot(plot), Progress(progress, verbose)]
+
+
+def in_order(callbacks: Sequence[Callback]) -> list[Callback]:
+    """The callbacks sorted by :attr:`Callback.order` (stable); a non-callback is a ``TypeError``."""
+    bad = [c for c in callbacks if not isinstance(c, Callback)]
+    if bad:
+        raise TypeError(f"callbacks must be Callback instances (dipnb.pix2pix.engine.Callback), got {bad[0]!r}")
+    return sorted(callbacks, key=lambda c: c.order)

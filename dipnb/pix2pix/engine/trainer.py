@@ -1,6 +1,6 @@
 """The training loop: data, seeding, steps, validation and exact resume; everything it reports is a callback.
 
-:class:`Trainer` takes a :class:`~dipnb.pix2pix.config.TrainConfig` and an output folder. Building it does no
+:class:`Trainer` takes a :class:`~dipnb.config.TrainConfig` and an output folder. Building it does no
 work; :meth:`Trainer.setup` (called by :meth:`fit`, or on first use of ``task``/``train_set``/``val_set``) starts
 the :class:`~dipnb.pix2pix.runtime.Runtime` (device, AMP, the DDP process group), resolves the dataset, checks
 the output folder, builds the datasets and the task, and loads the checkpoint when resuming.
@@ -12,39 +12,35 @@ bit: the batch order and the augmentations are functions of (seed, epoch, index)
 state dict and the Python/NumPy/torch RNG states. ``epochs`` (and a few logistics fields) may grow on resume; any
 other change of the configuration is refused with a list of the differences. The run's dataset is identified by
 its content (:func:`~dipnb.pix2pix.data.registry.dataset_fingerprint`), not its path: a moved dataset resumes.
+What the run folder holds, and whether it may be used, is :class:`~dipnb.pix2pix.engine.run.RunFolder`'s.
+
+The student's code drives it (the course template's names): ``model=`` any zero-argument callable returning an
+``nn.Module`` (the notebook's ``FullyConvNetwork`` class), used as built; ``train_one_epoch=`` (and
+``validate=``, ``criterion=``) run each epoch (:class:`~dipnb.pix2pix.tasks.epochs.EpochFunctionsTask`) while
+the trainer keeps the optimiser and schedule of the config, history, plot, samples, checkpoints, resume, cache.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from dipnb._io import clean_stray_temps
-from dipnb.config import seed_everything
-from dipnb.pix2pix.config import RESUME_MUTABLE, TrainConfig
+from dipnb.config import TrainConfig, seed_everything
 from dipnb.pix2pix.data.pairs import PairedImageDataset
 from dipnb.pix2pix.data.registry import dataset_fingerprint, resolve_dataset
 from dipnb.pix2pix.engine import cache as run_cache
-from dipnb.pix2pix.engine.callbacks import Callback, LiveLossPlot, default_callbacks, save_samples
-from dipnb.pix2pix.engine.checkpoint import (
-    CHECKPOINT_NAME,
-    HISTORY_NAME,
-    CheckpointError,
-    checkpoint_config,
-    load_checkpoint,
-    set_rng_state,
-    write_history,
-)
+from dipnb.pix2pix.engine.callbacks import Callback, LiveLossPlot, default_callbacks, in_order, save_samples
+from dipnb.pix2pix.engine.run import RunFolder, load_checkpoint
 from dipnb.pix2pix.runtime import Runtime, epoch_batches, per_rank_batch
-from dipnb.pix2pix.tasks import RESERVED_COLUMNS, Task, task_class
+from dipnb.pix2pix.tasks import RESERVED_COLUMNS, EpochFunctionsTask, GeneratorFactory, Task, generator_name, task_class
 
 __all__ = ["NonFiniteLossError", "Trainer", "train"]
 
@@ -63,10 +59,17 @@ class Trainer:
     resume: continue from ``out/checkpoint.pt`` (a fresh start if there is none yet).
     overwrite: replace a different run found in ``out`` (otherwise that is an error).
     task_cls: the :class:`Task` subclass (default :class:`L1Task`, or ``GANTask`` when ``config.gan``).
+    model: the generator G as any zero-argument callable returning an ``nn.Module`` (a class such as the
+        notebook's ``FullyConvNetwork``, or a function), used as built; default: ``config.model``'s.
+    train_one_epoch, validate, criterion: the course template's epoch functions (see
+        :mod:`~dipnb.pix2pix.tasks.epochs`) and their loss (default ``nn.L1Loss()``); with them the user's
+        functions train each epoch and the history's ``train loss``/``val loss`` are what they return.
     device: ``"cpu"``, ``"cuda"``, … (default :func:`dipnb.get_device`).
     plot, progress, verbose: the default callbacks' live loss plot (default: in Jupyter), tqdm bar (default: in
-        Jupyter or on a terminal) and per-epoch lines; ignored when ``callbacks`` is given.
-    callbacks: the :class:`~dipnb.pix2pix.engine.callbacks.Callback` list (default :func:`default_callbacks`).
+        Jupyter or on a terminal) and per-epoch lines (``verbose`` also silences the trainer's own notes).
+    callbacks: the :class:`~dipnb.pix2pix.engine.callbacks.Callback` list (default :func:`default_callbacks`),
+        run in their ``order``; ``plot``/``progress`` configure the default list, so passing either with
+        ``callbacks`` is refused (build the list with ``default_callbacks(plot, progress)`` instead).
     cache: load a fresh run from ``data/models/trained/`` when the same configuration, dataset content and
         dipnb.pix2pix source were trained before (:mod:`~dipnb.pix2pix.engine.cache`), and keep a finished run
         there; the run folder then holds the same files as if it had trained.
@@ -80,6 +83,10 @@ class Trainer:
         resume: bool = False,
         overwrite: bool = False,
         task_cls: type[Task] | None = None,
+        model: GeneratorFactory | None = None,
+        train_one_epoch: Callable[..., float] | None = None,
+        validate: Callable[..., float] | None = None,
+        criterion: nn.Module | None = None,
         device: str | torch.device | None = None,
         plot: bool | None = None,
         progress: bool | None = None,
@@ -90,12 +97,27 @@ class Trainer:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         config.validate()
+        if callbacks is not None and (plot is not None or progress is not None):
+            raise TypeError("plot= and progress= configure the default callbacks, which callbacks= replaces: pass "
+                            "callbacks=default_callbacks(plot=..., progress=...) (plus your own), or drop callbacks=")
+        if model is not None and (isinstance(model, nn.Module) or not callable(model)):
+            raise TypeError(f"model must be a zero-argument callable returning an nn.Module (e.g. the class "
+                            f"FullyConvNetwork itself, not an instance), got {type(model).__name__}")
+        if train_one_epoch is None and (validate is not None or criterion is not None):
+            raise TypeError("validate= and criterion= go with train_one_epoch= (the user's epoch); without it "
+                            "the task's own step and the engine's val L1 are used")
+        if train_one_epoch is not None and task_cls is not None:
+            raise TypeError("train_one_epoch= chooses the task (EpochFunctionsTask); do not pass task_cls= too")
         self.config = config
         self.out = Path(out)
-        self.ckpt_path = self.out / CHECKPOINT_NAME
+        self.run = RunFolder(self.out)
         self.resume, self.overwrite, self.task_cls, self.device_name = resume, overwrite, task_cls, device
+        self.model_factory = model
+        self.epoch_functions = (dict(train_one_epoch=train_one_epoch, validate=validate, criterion=criterion)
+                                if train_one_epoch is not None else None)
         self.verbose, self.cache = verbose, cache
-        self.callbacks = list(callbacks) if callbacks is not None else default_callbacks(plot, progress, verbose)
+        self.callbacks = in_order(list(callbacks) if callbacks is not None else default_callbacks(plot, progress, verbose))
+        self.model_name: str | None = None  #: the generator's class when it is not the config's built-in one
         self.history: list[dict[str, Any]] = []
         self.start_epoch = 0
         self.step_times: list[float] = []  #: time.perf_counter() after each step of the latest epoch
@@ -112,9 +134,10 @@ class Trainer:
         self.local_batch = per_rank_batch(self.config.batch_size, rt.dist.world_size)
         self.config = config = replace(self.config, data=str(self._resolve_data(self.config.data)))
         self.dataset_id = dataset_fingerprint(config.data)
-        checkpoint = self._prepare_out()
-        if checkpoint is not None:
-            self._check_same_run(checkpoint)
+        if self.epoch_functions is not None and rt.dist.enabled:
+            raise ValueError("train_one_epoch= runs in one process; start it without torchrun")
+        checkpoint = self.run.prepare(resume=self.resume, overwrite=self.overwrite, is_main=rt.dist.is_main,
+                                      barrier=rt.barrier, verbose=self.verbose)
         # Data before the task, so that bad data fails before any network is allocated.
         self._train_set = PairedImageDataset(config.data, split="train", direction=config.direction,
                                              size=config.size, augment=config.augment, limit=config.train_limit,
@@ -123,15 +146,54 @@ class Trainer:
                                            augment=False, limit=config.val_limit, seed=config.seed)
         # The task: same init on every rank (seed), then per-rank noise streams.
         seed_everything(config.seed)
-        self._task = (self.task_cls or task_class(config))(config, rt)
+        self._task = self._build_task(rt)
         if "G" not in self._task.models:
             raise TypeError(f"{type(self._task).__name__}.models must contain the generator under the key 'G'")
+        if self.model_factory is not None:
+            self.model_name = generator_name(self._task.models["G"])
+            self._check_generator_output()
         if rt.dist.rank:
             seed_everything(config.seed + 7919 * rt.dist.rank)
         if checkpoint is not None:
+            self.run.check_same_run(checkpoint, config, self.dataset_id, self.model_name)
             self._load_state(checkpoint)
         self._ready = True
         return self
+
+    def _build_task(self, rt: Runtime) -> Task:
+        config = self.config
+        if self.epoch_functions is not None:
+            return EpochFunctionsTask(config, rt, self.model_factory, **self.epoch_functions)
+        cls = self.task_cls or task_class(config)
+        if self.model_factory is None:
+            return cls(config, rt)
+        try:
+            return cls(config, rt, generator=self.model_factory)
+        except TypeError as exc:
+            if "generator" not in str(exc):
+                raise
+            raise TypeError(f"{cls.__name__} takes no generator= argument, so model= cannot be used with it: "
+                            "give its __init__ a generator=None parameter passed on to Task.__init__") from exc
+
+    @torch.no_grad()
+    def _check_generator_output(self) -> None:
+        """A user's G must map a val input (1×3×size×size in [-1, 1]) to an output of the target's shape."""
+        inp, tgt = self._val_set[0]
+        G = self._task.net("G")
+        was_training = G.training
+        G.eval()
+        try:
+            out = G(self.to_device(inp[None]))
+        except Exception as exc:
+            raise ValueError(f"model {self.model_name} failed on one {tuple(inp.shape)} input of size "
+                             f"{self.config.size} ({type(exc).__name__}: {exc})") from exc
+        finally:
+            G.train(was_training)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, *tgt.shape):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"model {self.model_name} maps a 1×{'×'.join(map(str, inp.shape))} input to {shape}; "
+                             f"the target is 1×{'×'.join(map(str, tgt.shape))}: the output must have the target's "
+                             "shape (3 channels in [-1, 1], the input's size)")
 
     @property
     def task(self) -> Task:
@@ -160,86 +222,13 @@ class Trainer:
             )
         return path.resolve()
 
-    def _prepare_out(self) -> dict[str, Any] | None:
-        """Check that ``out`` can hold this run (writable; no foreign run) and return the checkpoint to resume."""
-        out, main = self.out, self.runtime.dist.is_main
-        if out.exists() and not out.is_dir():
-            raise CheckpointError(f"--out {out} is a file, not a folder; choose another --out.")
-        if main:
-            try:
-                out.mkdir(parents=True, exist_ok=True)
-                with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
-                    pass
-            except OSError as exc:
-                raise CheckpointError(f"--out {out} is not a writable folder ({exc.strerror or exc}); choose "
-                                      "another --out (nothing was trained).") from None
-            for name in (CHECKPOINT_NAME, HISTORY_NAME):  # left by a process killed while writing
-                clean_stray_temps(out, name)
-        has_ckpt, has_hist = self.ckpt_path.exists(), (out / HISTORY_NAME).exists()
-        if self.overwrite and not self.resume:
-            if main:
-                for p in (self.ckpt_path, out / HISTORY_NAME, out / "loss.png"):
-                    p.unlink(missing_ok=True)
-                for p in (out / "samples").glob("epoch_*.png"):
-                    p.unlink()
-            self.runtime.barrier()
-            return None
-        if not self.resume:
-            if has_ckpt or has_hist:
-                what = ""
-                if has_ckpt:
-                    try:
-                        ck = load_checkpoint(self.ckpt_path)
-                        c = ck["config"]
-                        what = f" ({c.get('model')} {c.get('direction')}, {ck.get('epoch')} epochs done)"
-                    except CheckpointError:
-                        what = " (an unreadable checkpoint)"
-                raise CheckpointError(
-                    f"{out} already holds a training run{what}. Pass --resume (resume=True) to continue it, "
-                    "--overwrite (overwrite=True) to replace it, or choose another --out."
-                )
-            return None
-        if not has_ckpt:
-            if has_hist:
-                raise CheckpointError(
-                    f"{out} has a history.csv but no {CHECKPOINT_NAME}: it holds a different or broken run "
-                    "that cannot be resumed; choose another --out or use --overwrite."
-                )
-            if self.verbose:
-                print(f"no checkpoint in {out} yet: starting a new run there")
-            return None
-        return load_checkpoint(self.ckpt_path)
-
-    def _check_same_run(self, ck: Mapping[str, Any]) -> None:
-        saved = checkpoint_config(ck)
-        diff = saved.differences(self.config, ignore=RESUME_MUTABLE | {"data"})
-        if ck.get("dataset", self.dataset_id) != self.dataset_id:
-            diff["dataset"] = (f"{saved.data} (content {ck['dataset']})", f"{self.config.data} (content "
-                               f"{self.dataset_id}): other files or sizes")
-        if diff:
-            lines = "\n".join(f"  {k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in diff.items())
-            raise CheckpointError(
-                f"{self.ckpt_path} holds a run with a different configuration:\n{lines}\n"
-                "Resume with the checkpoint's settings, or start a new run with another --out "
-                "(or --overwrite to replace it)."
-            )
+    @property
+    def ckpt_path(self) -> Path:
+        return self.run.checkpoint
 
     def _load_state(self, ck: Mapping[str, Any]) -> None:
-        try:
-            self._task.load_state_dict(ck)
-        except ValueError as exc:
-            raise CheckpointError(f"{self.ckpt_path}: {exc}") from exc
         dist = self.runtime.dist
-        rng = ck.get("rng", [])
-        if len(rng) == dist.world_size:
-            set_rng_state(rng[dist.rank])
-        elif rng and self.verbose:
-            print(f"note: checkpoint written by {len(rng)} process(es), now {dist.world_size}: "
-                  "random streams (dropout) restart from the seed")
-        self.history = [dict(r) for r in ck["history"]]
-        self.start_epoch = int(ck["epoch"])
-        if dist.is_main:  # a kill between the checkpoint and history.csv left the CSV one epoch behind
-            write_history(self.out / HISTORY_NAME, self.history)
+        self.history, self.start_epoch = self.run.restore(ck, self._task, dist.rank, dist.world_size, self.verbose)
 
     # -- batches, validation ------------------------------------------------------------------------
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
@@ -251,14 +240,17 @@ class Trainer:
         return epoch_batches(len(self.train_set), cfg.batch_size, cfg.seed, epoch, d.rank, d.world_size,
                              cfg.max_steps)
 
-    def _batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _loader(self, epoch: int) -> torch.utils.data.DataLoader:
+        """The training split's batches of ``epoch`` (CPU tensors), in the order fixed by (seed, epoch)."""
         cfg = self.config
         self.train_set.set_epoch(epoch)
-        loader = torch.utils.data.DataLoader(
+        return torch.utils.data.DataLoader(
             self.train_set, batch_sampler=self._index_lists(epoch), num_workers=cfg.num_workers,
             pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(cfg.seed + epoch),
         )
-        for inp, tgt in loader:
+
+    def _batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for inp, tgt in self._loader(epoch):
             yield self.to_device(inp), self.to_device(tgt)
 
     def steps_per_epoch(self) -> int:
@@ -296,7 +288,19 @@ class Trainer:
             )
 
     # -- the loop -----------------------------------------------------------------------------------
+    def _user_epoch(self, epoch: int) -> dict[str, float]:
+        """An epoch of the user's ``train_one_epoch`` (and ``validate``) over the engine's loaders."""
+        task = self.task
+        assert isinstance(task, EpochFunctionsTask)
+        loader = _ReportingLoader(self._loader(epoch), self)
+        val = torch.utils.data.DataLoader(self.val_set, batch_size=self.local_batch, shuffle=False)
+        losses = task.run_epoch(loader, val if task.validate is not None else None, epoch, self.config.total_epochs)
+        self._check_finite(losses, f"returned by the epoch functions at epoch {epoch + 1}")
+        return losses
+
     def _train_epoch(self, epoch: int) -> dict[str, float]:
+        if self.epoch_functions is not None:
+            return self._user_epoch(epoch)
         task, rt = self.task, self.runtime
         sums: dict[str, float] = {}
         n = 0
@@ -360,7 +364,13 @@ class Trainer:
         """(key, entry): a fresh single-process run with ``cache`` looks itself up, and loads the entry on a hit."""
         if not self.cache or self.runtime.dist.enabled or self.start_epoch:
             return None, None
-        key = run_cache.run_key(self.config, self.dataset_id, self.device)
+        user_code = self._user_code()
+        if user_code is None:
+            if self.verbose:
+                print(f"note: the source of the model or epoch functions cannot be read, so {self.out.name} is not "
+                      "cached (a cached result could be stale after an edit); it trains")
+            return None, None
+        key = run_cache.run_key(self.config, self.dataset_id, self.device, user_code)
         entry = run_cache.lookup(self.out.name, key)
         if entry is not None:
             run_cache.restore(entry, self.out)
@@ -369,6 +379,19 @@ class Trainer:
                 print(f"{self.out.name}: loaded the trained run from {entry} (same configuration, dataset content "
                       "and dipnb.pix2pix source; delete that folder to train again)")
         return key, entry
+
+    def _user_code(self) -> str | None:
+        """What the user's code contributes to the cache key ("" for the built-in task), None when unreadable."""
+        parts = []
+        if self.model_factory is not None:
+            parts.append(run_cache.code_digest(self.model_factory, type(self.task.net("G"))))
+        if self.epoch_functions is not None:
+            fns = self.epoch_functions
+            parts.append(run_cache.code_digest(fns["train_one_epoch"], fns["validate"]))
+            parts.append(repr(self.task.criterion))
+        if self.task_cls is not None:
+            parts.append(run_cache.code_digest(self.task_cls))
+        return None if any(p is None for p in parts) else "|".join(parts)
 
     def _end(self, failed: bool) -> None:
         """``on_fit_end`` of every callback; while an error propagates, a second error is reported, not raised."""
@@ -379,6 +402,27 @@ class Trainer:
                 if not failed:
                     raise
                 print(f"note: {type(cb).__name__} could not finish ({type(exc).__name__}: {exc})", file=sys.stderr)
+
+
+class _ReportingLoader:
+    """The training loader handed to the user's ``train_one_epoch``: batches as the DataLoader gives them (on
+    the CPU), ``len()``, ``.dataset``; after each batch is used the trainer's callbacks hear ``on_step_end``."""
+
+    def __init__(self, loader: torch.utils.data.DataLoader, trainer: Trainer) -> None:
+        self.loader, self.trainer = loader, trainer
+        self.dataset = loader.dataset
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Any]:
+        tr = self.trainer
+        tr.step_times = []
+        for step, batch in enumerate(self.loader):
+            yield batch
+            tr.step_times.append(time.perf_counter())
+            for cb in tr.callbacks:
+                cb.on_step_end(tr, step, {})
 
 
 def train(config: TrainConfig, out: str | Path, **kwargs: Any) -> Trainer:

@@ -5,9 +5,9 @@ checkpoints, exact resume, NaN checks); the :class:`~dipnb.pix2pix.runtime.Runti
 compute. A task subclasses :class:`Task`::
 
     class MyTask(Task):
-        def __init__(self, config: TrainConfig, runtime: Runtime):
-            super().__init__(config, runtime)        # self.config, self.runtime, self.device, self.amp
-            G = self.prepare(build_generator(config))   # to the device (and layout), wrapped for DDP
+        def __init__(self, config: TrainConfig, runtime: Runtime, generator=None):
+            super().__init__(config, runtime, generator)   # self.config, self.runtime, self.device, self.amp
+            G = self.prepare(self.new_generator())   # to the device (and layout), wrapped for DDP
             self.models = {"G": G}                  # "G" (required) maps input → output in [-1, 1]
             self.optimizers = {"G": torch.optim.Adam(G.parameters(), ...)}   # any names; all checkpointed
             self.schedulers = {"G": LambdaLR(...)}  # stepped once at the end of every epoch
@@ -26,6 +26,11 @@ compute. A task subclasses :class:`Task`::
 NaN stops training); keys must not be ``epoch``, ``val L1``, ``lr`` or ``seconds``, which the trainer adds.
 :meth:`generate` is the output used for validation and samples (G in eval mode); :meth:`state_dict` /
 :meth:`load_state_dict` (with :meth:`check_state`) are what a checkpoint holds.
+
+**One initialisation rule for every path**: a network starts as its builder makes it, whatever the task trains
+it with. The built-in generator is :func:`build_generator`'s (the FCN with PyTorch's default init, as the
+course's; the U-Net with pix2pix's N(0, 0.02)); a ``generator`` factory's network (e.g. the notebook's own
+``FullyConvNetwork``) as its constructor makes it; the PatchGAN with N(0, 0.02). No task re-initialises G.
 """
 
 from __future__ import annotations
@@ -33,26 +38,38 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-from dipnb.pix2pix.config import TrainConfig
+from dipnb.config import TrainConfig
 from dipnb.pix2pix.inference import generate
 from dipnb.pix2pix.nets import FCN, UNetGenerator, init_weights, unwrap
 from dipnb.pix2pix.runtime import Amp, Runtime
 
-__all__ = ["RESERVED_COLUMNS", "Task", "build_generator"]
+__all__ = ["RESERVED_COLUMNS", "GeneratorFactory", "Task", "build_generator", "generator_name"]
+
+#: A zero-argument callable returning the generator G (an ``nn.Module`` class such as the notebook's own
+#: ``FullyConvNetwork``, or a function); it maps N×3×H×W in [-1, 1] to the same shape.
+GeneratorFactory = Callable[[], nn.Module]
 
 RESERVED_COLUMNS = ("epoch", "val L1", "lr", "seconds")
 
 
 def build_generator(config: TrainConfig) -> nn.Module:
-    """The generator G named by ``config.model``: the FCN of notebooks 05–06 or the U-Net (N(0, 0.02) init) for ``config.size``."""
+    """The built-in generator G named by ``config.model``: the FCN of notebooks 05–06 (PyTorch's default init) or
+    the U-Net for ``config.size`` (pix2pix's N(0, 0.02) init)."""
     if config.model == "fcn":
         return FCN()
     return init_weights(UNetGenerator(size=config.size, ngf=config.ngf))
+
+
+def generator_name(G: nn.Module) -> str:
+    """``module.QualifiedName`` of G's class (without its DDP wrapper): what a checkpoint records of a user's model."""
+    cls = type(unwrap(G))
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class Task(abc.ABC):
@@ -62,8 +79,13 @@ class Task(abc.ABC):
     optimizers: dict[str, torch.optim.Optimizer]
     schedulers: dict[str, Any]
 
-    def __init__(self, config: TrainConfig, runtime: Runtime | str | torch.device | None = None) -> None:
+    def __init__(self, config: TrainConfig, runtime: Runtime | str | torch.device | None = None,
+                 generator: GeneratorFactory | None = None) -> None:
+        if generator is not None and not callable(generator):
+            raise TypeError(f"generator must be a zero-argument callable returning an nn.Module (e.g. a model "
+                            f"class), got {generator!r}")
         self.config = config
+        self.generator = generator
         if not isinstance(runtime, Runtime):  # a device: a single-process runtime with the config's AMP mode
             dev = torch.device(runtime if runtime is not None else "cpu")
             runtime = Runtime(dev, Amp(config.amp, dev))
@@ -79,6 +101,19 @@ class Task(abc.ABC):
         return self.runtime.amp
 
     # -- helpers for subclasses --------------------------------------------------------------
+    def new_generator(self) -> nn.Module:
+        """G as its builder makes it: the ``generator`` factory's network, else :func:`build_generator`'s."""
+        if self.generator is None:
+            return build_generator(self.config)
+        G = self.generator()
+        if not isinstance(G, nn.Module):
+            raise TypeError(f"the generator factory {getattr(self.generator, '__name__', self.generator)!r} must "
+                            f"return an nn.Module, got {type(G).__name__}")
+        if not any(p.requires_grad for p in G.parameters()):
+            raise ValueError(f"the generator {type(G).__name__} has no trainable parameters: its layers must be "
+                             "attributes of the module (self.conv1 = nn.Conv2d(...)) created in __init__")
+        return G
+
     def prepare(self, model: nn.Module) -> nn.Module:
         """``model`` on the device (channels-last when configured), wrapped for DDP by the runtime."""
         fmt = torch.channels_last if self.config.channels_last else torch.contiguous_format

@@ -29,10 +29,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from dipnb.pix2pix.config import GAN_MODES, TrainConfig, lr_factor
+from dipnb.config import GAN_MODES, TrainConfig, lr_factor
 from dipnb.pix2pix.nets import PatchGAN, init_weights, unwrap
 from dipnb.pix2pix.runtime import Runtime
-from dipnb.pix2pix.tasks.base import Task, build_generator
+from dipnb.pix2pix.tasks.base import GeneratorFactory, Task
 
 __all__ = ["GANLoss", "GANTask", "discriminator_step", "generator_step", "pix2pix_step"]
 
@@ -136,22 +136,21 @@ def pix2pix_step(
 class GANTask(Task):
     """The pix2pix task for the trainer (``--model unet --gan``).
 
-    Builds G (the U-Net for ``config.size``/``ngf``, or the FCN of notebooks 05–06 with ``--model fcn``) and
-    D = :class:`PatchGAN` (``ndf``, ``d_layers``: 0/1/3/5 → 1/16/70/286-pixel patches), initialised with
-    N(0, 0.02); Adam(lr, (β1, β2)) for each; the paper's schedule (constant for ``config.epochs`` epochs, then
-    linear decay to 0 over ``config.decay_epochs``, :func:`~dipnb.pix2pix.config.lr_factor`).
+    Builds G (the U-Net for ``config.size``/``ngf``, the FCN of notebooks 05–06 with ``--model fcn``, or the
+    ``generator`` factory's network), each initialised as its builder does (:mod:`~dipnb.pix2pix.tasks.base`),
+    and D = :class:`PatchGAN` (``ndf``, ``d_layers``: 0/1/3/5 → 1/16/70/286-pixel patches) with N(0, 0.02); Adam(lr, (β1, β2)) for each; the paper's schedule (constant for ``config.epochs`` epochs, then
+    linear decay to 0 over ``config.decay_epochs``, :func:`~dipnb.config.lr_factor`).
 
     ``train_step`` returns ``G(GAN)``, ``G(L1)`` (the *unweighted* mean |ŷ − y| of the batch), ``G loss``
     (= G(GAN) + λ·G(L1)), ``D loss``, ``D(real)`` and ``D(fake)`` (D's mean probability of 'real' on each).
     """
 
-    def __init__(self, config: TrainConfig, runtime: Runtime | str | torch.device | None = None) -> None:
-        super().__init__(config, runtime)
+    def __init__(self, config: TrainConfig, runtime: Runtime | str | torch.device | None = None,
+                 generator: GeneratorFactory | None = None) -> None:
+        super().__init__(config, runtime, generator)
         self.lambda_l1 = float(config.lambda_l1)
         self.criterion = GANLoss(config.gan_mode)
-        G = build_generator(config)
-        if config.model != "unet":
-            init_weights(G)
+        G = self.new_generator()  # as built (one rule for every task: see tasks.base)
         D = init_weights(PatchGAN(6, ndf=config.ndf, n_layers=config.d_layers))
         self.models = {"G": self.prepare(G), "D": self.prepare(D)}
         betas = (config.beta1, config.beta2)
