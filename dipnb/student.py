@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
+import linecache
+import re
 import textwrap
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -50,13 +54,16 @@ def generator_loss(D: nn.Module, x: torch.Tensor, y: torch.Tensor, fake: torch.T
     return GANLoss().to(x.device)(D(torch.cat([x, fake], 1)), True) + lambda_l1 * (fake - y).abs().mean()
 
 
-#: The workbook's definition for each question name (``train_one_epoch`` / ``validate``: the trainer's own loop).
-WORKBOOK: dict[str, Callable[..., Any]] = {
+#: The workbook's definition for each question name. ``train_one_epoch`` / ``validate``: ``None``, i.e. the
+#: trainer's own epoch (``Trainer(..., train_one_epoch=None)`` runs ``L1Task.train_step``).
+WORKBOOK: dict[str, Callable[..., Any] | None] = {
     "create_mask_from_points": create_mask_from_points,
     "cal_laplacian_loss": laplacian_loss,
     "FullyConvNetwork": FCN,
     "discriminator_loss": discriminator_loss,
     "generator_loss": generator_loss,
+    "train_one_epoch": None,
+    "validate": None,
 }
 
 
@@ -91,11 +98,38 @@ def yours(defined: Any, name: str | None = None, workbook: Any = None, say: Call
     if defined is not None and callable(defined) and not is_stub(defined):
         say(f"`{name}` as defined in this notebook is used from here on")
         return defined
-    fallback = workbook if workbook is not None else WORKBOOK.get(name)
-    if fallback is None:
+    if workbook is None and name not in WORKBOOK:
         raise KeyError(f"no workbook version of {name!r}: write it above")
     say(f"`{name}` is not written yet: the workbook's is used to go on")
-    return fallback
+    return workbook if workbook is not None else WORKBOOK[name]
+
+
+def definition_from(notebook: str | Path, name: str) -> Any:
+    """``name`` as the saved ``notebook`` defines it: its cells' import statements and the code cell that defines
+    ``name`` run in a fresh namespace (notebook 06 takes the ``FullyConvNetwork`` of notebook 05 this way: save
+    05 after editing it). The cell's source is registered so that :func:`is_stub` can read it."""
+    path = Path(notebook)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {name} is defined there (keep the notebooks in one folder)")
+    cells = [c for c in json.loads(path.read_text())["cells"] if c.get("cell_type") == "code"]
+    sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells]
+    pattern = re.compile(rf"^(def|class) {re.escape(name)}\b", re.M)
+    found = [src for src in sources if pattern.search(src)]
+    if not found:
+        raise LookupError(f"{path.name} has no cell that defines {name}")
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    for src in sources:
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        if imports:
+            exec(compile(ast.Module(imports, []), f"<{path.name} imports>", "exec"), namespace)  # noqa: S102
+    filename = f"<{path.name}: {name}>"
+    linecache.cache[filename] = (len(found[-1]), None, found[-1].splitlines(True), filename)
+    exec(compile(found[-1], filename, "exec"), namespace)  # noqa: S102  the student's own code, as the notebook runs it
+    return namespace[name]
 
 
 # -- one pix2pix step on the student's losses --------------------------------------------------------------
@@ -123,4 +157,4 @@ def gan_step(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer, opt_D: to
     return {"D loss": float(loss_D.detach()), "G loss": float(loss_G.detach())}
 
 
-__all__ = ["WORKBOOK", "gan_step", "is_stub", "yours"]
+__all__ = ["WORKBOOK", "definition_from", "gan_step", "is_stub", "yours"]
