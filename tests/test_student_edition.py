@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import re
 import textwrap
 from pathlib import Path
@@ -129,3 +131,81 @@ def test_solution_only_cells_are_left_out(edition):
     assert "def slow_mask" not in (edition / "02_polygon_drawing.ipynb").read_text()
     assert "class StudentFCN" not in (edition / "05_fcn_model.ipynb").read_text()
     assert "loss_D = 0.5" not in (edition / "07_pix2pix.ipynb").read_text()
+
+
+# -- their code drives the results: held-back answers, spied on ------------------------------------------------
+SPY = '''
+import builtins as _bi, functools as _ft, sys as _sys
+
+
+def _from_checks():
+    _fr = _sys._getframe(2)
+    while _fr is not None:
+        if "dipnb/assignment" in _fr.f_code.co_filename or "/tests/" in _fr.f_code.co_filename:
+            return True
+        _fr = _fr.f_back
+    return False
+
+
+def _count(_name):
+    if not _from_checks():
+        _calls = _bi.__dict__.setdefault("_dipnb_calls", {})
+        _calls[_name] = _calls.get(_name, 0) + 1
+
+
+if isinstance({name}, type):
+    _orig_init_{name} = {name}.__init__
+
+    def _spied_init(self, *a, **k):
+        _count("{name}")
+        _orig_init_{name}(self, *a, **k)
+
+    {name}.__init__ = _spied_init
+else:
+    _orig_{name} = {name}
+
+    @_ft.wraps(_orig_{name})
+    def {name}(*a, **k):
+        _count("{name}")
+        return _orig_{name}(*a, **k)
+'''
+CALLS = "import builtins as _bi, json as _json\nprint(" + repr(PROBE) + " + _json.dumps(getattr(_bi, '_dipnb_calls', {})))"
+#: what each notebook's flow must call after its questions (05's network is trained by 06)
+DRIVEN = {"02_polygon_drawing": {"create_mask_from_points"}, "03_adam_solver": {"cal_laplacian_loss"},
+          "06_training": {"FullyConvNetwork", "train_one_epoch", "validate"},
+          "07_pix2pix": {"discriminator_loss", "generator_loss"}}
+
+
+@pytest.fixture(scope="module")
+def answered(edition, tmp_path_factory) -> Path:
+    """The student edition with every stub replaced by the held-back answer (the solution) and a spy."""
+    work = tmp_path_factory.mktemp("answered")
+    for nb_path in sorted(edition.glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(nb_path, as_version=4)
+        for name, (stem, solution) in SOLUTIONS.items():
+            if stem == nb_path.stem:
+                cell = nb.cells[stub_index(nb, name)]
+                cell.source = solution + "\n" + SPY.replace("{name}", name)
+        nbformat.write(nb, work / nb_path.name)
+    shutil.copytree(edition / "tests", work / "tests")
+    return work
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", sorted(DRIVEN))
+def test_their_functions_drive_the_results(stem, answered, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIPNB_PROFILE", "ci")
+    monkeypatch.setenv("DIPNB_DATA", str(tmp_path / "data"))  # runs and synthetic data in a temporary folder
+    monkeypatch.setenv("DIPNB_FIGURES", os.environ.get("DIPNB_FIGURES") or str(tmp_path / "figures"))
+    nb = nbformat.read(answered / f"{stem}.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(CALLS))
+    NotebookClient(nb, timeout=900, allow_errors=True, resources={"metadata": {"path": str(answered)}}).execute()
+    errors = [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors, f"{stem} with correct answers raised: {errors}"
+    text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stdout")
+    calls = json.loads(text.split(PROBE, 1)[1].splitlines()[0])
+    for name in DRIVEN[stem]:
+        assert calls.get(name, 0) > 0, f"{stem}: the notebook's {name} was never called after its question: {calls}"
+        assert f"`{name}` as defined in this notebook is used from here on" in text
+        assert f"`{name}` is not written yet" not in text
