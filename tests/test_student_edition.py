@@ -209,3 +209,12 @@ def test_their_functions_drive_the_results(stem, answered, tmp_path, monkeypatch
         assert calls.get(name, 0) > 0, f"{stem}: the notebook's {name} was never called after its question: {calls}"
         assert f"`{name}` as defined in this notebook is used from here on" in text
         assert f"`{name}` is not written yet" not in text
+
+
+def test_student_notebook_00_points_at_the_students_own_folder(edition):
+    text = "\n".join(c.source for c in nbformat.read(edition / "00_getting_started.ipynb", as_version=4).cells)
+    assert "This is the student edition" in text and "make start" in text and "grader.check" in text
+    assert "The notebooks in `notebooks/` are the worked solutions" not in text
+    assert "make lab NOTEBOOKS=work" in text
+    solutions = "\n".join(c.source for c in nbformat.read(NOTEBOOKS / "00_getting_started.ipynb", as_version=4).cells)
+    assert "make assignment" in solutions

@@ -154,4 +154,36 @@ def test_report_of_the_workspace_leaves_it_intact(started):
     before = snapshot(work)
     run_make(project, "report", "NOTEBOOKS=work")
     assert snapshot(work) == before
-    assert (work / "report" / "index.html").is_file() and (work / "report" / "markdown" / "REPORT.md").is_file()
+    report_md = work / "report" / "markdown" / "REPORT.md"
+    assert (work / "report" / "index.html").is_file() and report_md.is_file()
+    assert (work / "report" / "markdown" / "REPORT_files" / "02_polygon_drawing.png").is_file()  # their blend
+    assert not (project / "figures").exists()  # the workspace's figures go to work/report/figures
+    from dipnb.report.markdown import ANALYSIS_BEGIN
+    mine = "The blend above uses my own mask.\n"
+    report_md.write_text(report_md.read_text().replace(ANALYSIS_BEGIN + "\n", ANALYSIS_BEGIN + "\n" + mine))
+    out = run_make(project, "report", "NOTEBOOKS=work").stdout
+    assert "02_polygon_drawing.ipynb: unchanged, from the cache" in out, out
+    assert mine in report_md.read_text()
+    assert snapshot(work) == before
+
+
+def test_report_md_keeps_the_analysis_and_any_edit(tmp_path):
+    from dipnb.report.markdown import ANALYSIS_BEGIN, ANALYSIS_END, write_report_md
+
+    def generated(n: int) -> str:
+        return f"# report\n\nnumbers of build {n}\n\n### Your analysis\n\n{ANALYSIS_BEGIN}\n*placeholder*\n{ANALYSIS_END}\n"
+
+    path = tmp_path / "REPORT.md"
+    write_report_md(path, generated(1))
+    mine = "My mask agrees with the package's; the Adam blend stalls at 30 grey levels.\n"
+    path.write_text(path.read_text().replace("*placeholder*\n", mine))
+    write_report_md(path, generated(2))
+    text = path.read_text()
+    assert "numbers of build 2" in text and mine in text and "*placeholder*" not in text
+    assert not list(tmp_path.glob("REPORT.edited-*.md"))  # an edit inside the block needs no copy
+    edited = text.replace("# report", "# My report")  # an edit outside the block
+    path.write_text(edited)
+    write_report_md(path, generated(3))
+    copies = list(tmp_path.glob("REPORT.edited-*.md"))
+    assert len(copies) == 1 and copies[0].read_text() == edited
+    assert mine in path.read_text() and "numbers of build 3" in path.read_text()

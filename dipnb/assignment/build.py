@@ -14,7 +14,9 @@ folder and run ``otter assign`` on it:
 
 A cell marked ``{"dipnb": {"role": "solution-only"}}`` (no question) is left out of the student edition: it holds
 a working answer to a question asked further down (02's plain rasteriser, 05's layer-by-layer FCN, 07's loss
-replayed by hand), which the solutions keep as teaching and the student must not see above the blank.
+replayed by hand), which the solutions keep as teaching and the student must not see above the blank, or text
+meant for instructors. ``"role": "student-only"`` is the converse (00's "Your tasks" for students): kept, without
+its marker, in the student edition, and left out of the report of the solutions.
 
 Notebooks without questions are copied unchanged. Output: ``dist/assignment/student/`` (notebooks + ``tests/``),
 ``dist/assignment/autograder/<notebook>/autograder.zip`` and the release to hand out,
@@ -45,11 +47,31 @@ HIDDEN_MODULE = "dipnb_hidden_tests"  # its name inside the autograder (copied n
 GIVEN = {"FullyConvNetwork": ("conv1",)}  # attributes the template gives (kept in the student's stub)
 #: the role of a cell that only the solutions show (see the module docstring)
 SOLUTION_ONLY = "solution-only"
+#: the role of a cell that only the student edition shows (00's "Your tasks" for students; the report drops it)
+STUDENT_ONLY = "student-only"
 
 
 def solution_only(cell: nbformat.NotebookNode) -> bool:
     """True for a cell the student edition leaves out."""
     return cell.metadata.get("dipnb", {}).get("role") == SOLUTION_ONLY
+
+
+def student_only(cell: nbformat.NotebookNode) -> bool:
+    """True for a cell only the student edition shows (its metadata is dropped there)."""
+    return cell.metadata.get("dipnb", {}).get("role") == STUDENT_ONLY
+
+
+def _for_students(cells: list) -> list:
+    """The cells the student edition shows, in order, without the edition markers."""
+    out = []
+    for cell in cells:
+        if solution_only(cell):
+            continue
+        if student_only(cell):
+            cell = nbformat.from_dict(json.loads(json.dumps(cell)))
+            cell.metadata.pop("dipnb")
+        out.append(cell)
+    return out
 
 
 @dataclass
@@ -65,7 +87,7 @@ def questions_of(nb: nbformat.NotebookNode, notebook: str) -> list[Question]:
     found: dict[str, Question] = {}
     for cell in nb.cells:
         meta = cell.metadata.get("dipnb")
-        if not meta or solution_only(cell):
+        if not meta or solution_only(cell) or student_only(cell):
             continue
         name, role = meta.get("question"), meta.get("role")
         if not name or role not in ("prompt", "solution", "check"):
@@ -170,9 +192,7 @@ def master_notebook(nb: nbformat.NotebookNode, notebook: str) -> nbformat.Notebo
     questions = {q.name: q for q in questions_of(nb, notebook)}
     cells = [_raw(CONFIG)]
     open_q: str | None = None
-    for cell in nb.cells:
-        if solution_only(cell):
-            continue
+    for cell in _for_students(nb.cells):
         meta = cell.metadata.get("dipnb")
         cell = nbformat.from_dict(json.loads(json.dumps(cell)))
         cell.metadata.pop("dipnb", None)
@@ -231,7 +251,7 @@ def build(notebooks: Path = ROOT / "notebooks", out: Path = ROOT / "dist" / "ass
         _strip(nb)
         qs = questions_of(nb, path.name)
         if not qs:
-            nb.cells = [c for c in nb.cells if not solution_only(c)]
+            nb.cells = _for_students(nb.cells)
             nbformat.write(nb, out / "student" / path.name)
             continue
         summary[path.stem] = qs
