@@ -188,3 +188,12 @@ def test_report_md_keeps_the_analysis_and_any_edit(tmp_path):
     copies = list(tmp_path.glob("REPORT.edited-*.md"))
     assert len(copies) == 1 and copies[0].read_text() == edited
     assert mine in path.read_text() and "numbers of build 3" in path.read_text()
+
+
+def test_make_lab_notebooks_opens_the_workspace(tmp_path):
+    from dipnb import lab
+
+    cmd = lab.lab_command(tmp_path, start="work/00_getting_started.ipynb")
+    assert "--LabApp.default_url=/lab/tree/work/00_getting_started.ipynb" in cmd
+    assert not any("default_url" in c for c in lab.lab_command(tmp_path))  # the config file's (the solutions' 00)
+    assert lab.main(["--root", str(ROOT), "--notebooks", str(tmp_path / "nowhere")]) == 2  # no workspace: refused
