@@ -83,6 +83,7 @@ def started(tmp_path_factory):
     return project, work, answer
 
 
+@pytest.mark.slow
 def test_start_never_overwrites(started):
     project, work, answer = started
     before = snapshot(work)
@@ -98,6 +99,7 @@ def test_start_never_overwrites(started):
     assert (project / "elsewhere" / "mine" / "tests" / "create_mask_from_points.py").is_file()
 
 
+@pytest.mark.slow
 def test_every_make_target_leaves_the_workspace_intact(started):
     project, work, answer = started
     for nb in work.glob("*.ipynb"):  # the ones test_start_never_overwrites brought back
@@ -118,6 +120,7 @@ def test_every_make_target_leaves_the_workspace_intact(started):
     assert "02_polygon_drawing.ipynb,create_mask_from_points,4,4" in grades, grades
 
 
+@pytest.mark.slow
 def test_a_rebuild_keeps_what_was_typed_into_the_generated_edition(started):
     project, _, _ = started
     run_make(project, "assignment")
