@@ -43,11 +43,14 @@ def lab_environment(root: Path, base: dict[str, str] | None = None) -> dict[str,
 
 
 def lab_command(root: Path, *, ip: str = "127.0.0.1", port: int = 8888, open_browser: bool = False,
-                python: str = sys.executable) -> list[str]:
-    """The ``jupyter lab`` command line that serves ``root`` (the start page comes from the config file)."""
+                python: str = sys.executable, start: str | None = None) -> list[str]:
+    """The ``jupyter lab`` command line that serves ``root`` (the start page comes from the config file, or is
+    ``start``, a notebook path relative to ``root``)."""
     cmd = [python, "-m", "jupyter", "lab", f"--ServerApp.ip={ip}", f"--ServerApp.port={port}",
            f"--ServerApp.root_dir={Path(root).resolve()}",
            "--ServerApp.open_browser=" + ("True" if open_browser else "False")]
+    if start:
+        cmd.append(f"--LabApp.default_url=/lab/tree/{start}")
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI machines run as root
         cmd.append("--allow-root")
     return cmd
@@ -60,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--open", action="store_true", help="open the start page in your browser")
     p.add_argument("--root", type=Path, default=PROJECT_ROOT,
                    help="the workbook folder to serve (default: this checkout)")
+    p.add_argument("--notebooks", type=Path, default=None,
+                   help="open this folder's notebook 00 instead of the solutions' (make lab NOTEBOOKS=work: "
+                        "your workspace from `make start`)")
     return p
 
 
@@ -71,7 +77,18 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.port < 65536:
         print(f"error: --port {args.port} is not a TCP port (1–65535)", file=sys.stderr)
         return 2
-    cmd = lab_command(args.root, ip=args.ip, port=args.port, open_browser=args.open)
+    start = None
+    if args.notebooks is not None:
+        first = (Path(args.root) / args.notebooks).resolve() / Path(START_NOTEBOOK).name
+        if not first.is_file():
+            print(f"error: {first} not found — `make start` creates your workspace (work/)", file=sys.stderr)
+            return 2
+        try:
+            start = first.relative_to(Path(args.root).resolve()).as_posix()
+        except ValueError:
+            print(f"error: {args.notebooks} is not inside {args.root}", file=sys.stderr)
+            return 2
+    cmd = lab_command(args.root, ip=args.ip, port=args.port, open_browser=args.open, start=start)
     env = lab_environment(args.root)
     sys.stdout.flush()
     os.chdir(args.root)

@@ -1,17 +1,19 @@
-"""``python -m dipnb.assignment build`` (the student edition) | ``grade DIR`` (grade a folder of notebooks)."""
+"""``python -m dipnb.assignment build`` (the student edition and the release) | ``start [--dest work]`` (your
+workspace) | ``check [DIR]`` (every answer's public tests) | ``grade DIR`` (grade a folder of notebooks)."""
 
 import sys
 
-from dipnb.assignment import build, grade
+from dipnb.assignment import build, check, grade, workspace
 
-USAGE = "usage: python -m dipnb.assignment {build,grade} [options]   (-h after the command for help)"
+USAGE = "usage: python -m dipnb.assignment {build,start,check,grade} [options]   (-h after the command for help)"
 
 
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("build", "grade"):
+    commands = {"build": build.main, "start": workspace.start_main,
+                "check": lambda rest: sys.exit(check.main(rest)), "grade": grade.main}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(USAGE)
-    command, rest = sys.argv[1], sys.argv[2:]
-    (build.main if command == "build" else grade.main)(rest)
+    commands[sys.argv[1]](sys.argv[2:])
 
 
 if __name__ == "__main__":

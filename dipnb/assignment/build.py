@@ -12,8 +12,16 @@ folder and run ``otter assign`` on it:
   ``grader.check("NAME")`` there, which runs :mod:`dipnb.assignment.public`; the hidden test calls
   ``assignment/hidden_tests.py``, shipped only in the autograder.
 
-Notebooks without questions are copied unchanged. Output: ``dist/assignment/student/`` (notebooks + ``tests/``)
-and ``dist/assignment/autograder/<notebook>/autograder.zip``.
+A cell marked ``{"dipnb": {"role": "solution-only"}}`` (no question) is left out of the student edition: it holds
+a working answer to a question asked further down (02's plain rasteriser, 05's layer-by-layer FCN, 07's loss
+replayed by hand), which the solutions keep as teaching and the student must not see above the blank, or text
+meant for instructors. ``"role": "student-only"`` is the converse (00's "Your tasks" for students): kept, without
+its marker, in the student edition, and left out of the report of the solutions.
+
+Notebooks without questions are copied unchanged. Output: ``dist/assignment/student/`` (notebooks + ``tests/``),
+``dist/assignment/autograder/<notebook>/autograder.zip`` and the release to hand out,
+``dist/assignment/release/`` + ``release.zip`` (:mod:`dipnb.assignment.release`). Notebooks someone edited in
+``student/`` or ``release/`` are kept (``dist/assignment/kept/<time>/``) before the rebuild.
 """
 
 from __future__ import annotations
@@ -30,13 +38,41 @@ from pathlib import Path
 
 import nbformat
 
-from dipnb.config import PROJECT_ROOT
+from dipnb.assignment import release, workspace
+from dipnb.config import PROJECT_ROOT, data_dir
 
 ROOT = PROJECT_ROOT if PROJECT_ROOT is not None else Path.cwd()  # the checkout: notebooks/ and assignment/
 HIDDEN = ROOT / "assignment" / "hidden_tests.py"
 HIDDEN_MODULE = "dipnb_hidden_tests"  # its name inside the autograder (copied next to the submission)
 REFERENCE = ROOT / "assignment" / "reference.py"  # the reference answers the hidden tests compare with
 GIVEN = {"FullyConvNetwork": ("conv1",)}  # attributes the template gives (kept in the student's stub)
+#: the role of a cell that only the solutions show (see the module docstring)
+SOLUTION_ONLY = "solution-only"
+#: the role of a cell that only the student edition shows (00's "Your tasks" for students; the report drops it)
+STUDENT_ONLY = "student-only"
+
+
+def solution_only(cell: nbformat.NotebookNode) -> bool:
+    """True for a cell the student edition leaves out."""
+    return cell.metadata.get("dipnb", {}).get("role") == SOLUTION_ONLY
+
+
+def student_only(cell: nbformat.NotebookNode) -> bool:
+    """True for a cell only the student edition shows (its metadata is dropped there)."""
+    return cell.metadata.get("dipnb", {}).get("role") == STUDENT_ONLY
+
+
+def _for_students(cells: list) -> list:
+    """The cells the student edition shows, in order, without the edition markers."""
+    out = []
+    for cell in cells:
+        if solution_only(cell):
+            continue
+        if student_only(cell):
+            cell = nbformat.from_dict(json.loads(json.dumps(cell)))
+            cell.metadata.pop("dipnb")
+        out.append(cell)
+    return out
 
 
 @dataclass
@@ -52,12 +88,12 @@ def questions_of(nb: nbformat.NotebookNode, notebook: str) -> list[Question]:
     found: dict[str, Question] = {}
     for cell in nb.cells:
         meta = cell.metadata.get("dipnb")
-        if not meta:
+        if not meta or solution_only(cell) or student_only(cell):
             continue
         name, role = meta.get("question"), meta.get("role")
         if not name or role not in ("prompt", "solution", "check"):
             raise ValueError(f"{notebook}: cell {cell.get('id')} has dipnb metadata {meta}; it needs "
-                             "'question' and a 'role' of prompt, solution or check")
+                             f"'question' and a 'role' of prompt, solution or check (or only role {SOLUTION_ONLY})")
         q = found.setdefault(name, Question(name, 0, notebook))
         if role in q.cells:
             raise ValueError(f"{notebook}: question {name!r} has two {role} cells")
@@ -158,7 +194,7 @@ def master_notebook(nb: nbformat.NotebookNode, notebook: str) -> nbformat.Notebo
     questions = {q.name: q for q in questions_of(nb, notebook)}
     cells = [_raw(CONFIG)]
     open_q: str | None = None
-    for cell in nb.cells:
+    for cell in _for_students(nb.cells):
         meta = cell.metadata.get("dipnb")
         cell = nbformat.from_dict(json.loads(json.dumps(cell)))
         cell.metadata.pop("dipnb", None)
@@ -195,14 +231,18 @@ def _init_after_title(nb: nbformat.NotebookNode) -> None:
 
 
 def build(notebooks: Path = ROOT / "notebooks", out: Path = ROOT / "dist" / "assignment",
-          work: Path | None = None, quiet: bool = True) -> dict[str, list[Question]]:
-    """Write ``out/student`` and ``out/autograder``; returns the questions per notebook."""
+          work: Path | None = None, quiet: bool = True, course_images: Path | None = None,
+          with_release: bool = True) -> dict[str, list[Question]]:
+    """Write ``out/student``, ``out/autograder`` and (``with_release``) ``out/release`` + ``out/release.zip``
+    (with the course's images from ``course_images``, default ``data/course_poisson``); returns the questions
+    per notebook."""
     from otter.assign import main as otter_assign
 
     if not HIDDEN.is_file():
         raise FileNotFoundError(f"{HIDDEN} not found: build the assignment from the project checkout")
     out = out.resolve()
     work = (work or out / "build").resolve()
+    workspace.keep_edits(out / "student", out / "kept")  # a student who worked here loses nothing
     for d in (out / "student", out / "autograder", work):
         shutil.rmtree(d, ignore_errors=True)
     (out / "student" / "tests").mkdir(parents=True)
@@ -213,6 +253,7 @@ def build(notebooks: Path = ROOT / "notebooks", out: Path = ROOT / "dist" / "ass
         _strip(nb)
         qs = questions_of(nb, path.name)
         if not qs:
+            nb.cells = _for_students(nb.cells)
             nbformat.write(nb, out / "student" / path.name)
             continue
         summary[path.stem] = qs
@@ -236,8 +277,12 @@ def build(notebooks: Path = ROOT / "notebooks", out: Path = ROOT / "dist" / "ass
             raise RuntimeError(f"otter assign wrote {len(zips)} autograder zips for {path.name}")
         (out / "autograder" / path.stem).mkdir()
         shutil.copy(zips[0], out / "autograder" / path.stem / "autograder.zip")
-    (out / "autograder" / "questions.json").write_text(json.dumps(
-        {nb: [{"question": q.name, "points": q.points} for q in qs] for nb, qs in summary.items()}, indent=1))
+    workspace.write_manifest(out / "student")
+    index = {nb: [{"question": q.name, "points": q.points} for q in qs] for nb, qs in summary.items()}
+    (out / "autograder" / "questions.json").write_text(json.dumps(index, indent=1))
+    if with_release:
+        release.build_release(ROOT, out / "student", out, index,
+                              course_images if course_images is not None else data_dir() / "course_poisson")
     return summary
 
 
@@ -245,11 +290,14 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m dipnb.assignment build", description=__doc__.split("\n\n")[0])
     ap.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
     ap.add_argument("--out", type=Path, default=ROOT / "dist" / "assignment")
+    ap.add_argument("--course-images", type=Path, default=None,
+                    help="the course's example image pairs for the release (default: data/course_poisson)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    summary = build(args.notebooks, args.out)
+    summary = build(args.notebooks, args.out, course_images=args.course_images)
     total = sum(q.points for qs in summary.values() for q in qs)
     for nb, qs in summary.items():
         print(f"{nb:22s} " + ", ".join(f"{q.name} ({q.points:g})" for q in qs))
     print(f"{sum(map(len, summary.values()))} questions, {total:g} points · student edition in "
-          f"{args.out / 'student'} · autograder in {args.out / 'autograder'} · {time.perf_counter() - t0:.1f} s")
+          f"{args.out / 'student'} · autograder in {args.out / 'autograder'} · release to hand out in "
+          f"{args.out / 'release.zip'} · {time.perf_counter() - t0:.1f} s")

@@ -18,12 +18,12 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 from torch import nn
+from dipnb.poisson.outline import MASK_TOLERANCE
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # …/dipnb
-#: Pixels whose centre lies within this distance (in pixels) of the polygon's outline may go either way in a
-#: mask; every other pixel must follow the even-odd rule. Stated once: the prompt, the checks and notebook 02's
-#: ``matches_polygon`` use this value.
-MASK_TOLERANCE = 0.5
+#: Pixels whose centre lies within MASK_TOLERANCE (½ px, stated once in :mod:`dipnb.poisson.outline`) of the
+#: polygon's outline may go either way in a mask; every other pixel must follow the even-odd rule. The prompt, the
+#: checks and notebook 02's ``matches_polygon`` use this value.
 #: ``solve_eq7`` is graded to this bar: inside Ω within it of the exact solution of eq. 7 (max abs error), and
 #: outside Ω equal to f* within 1e-6. float32 arithmetic and iterative solvers run to that tolerance pass.
 EQ7_TOLERANCE = 1e-5

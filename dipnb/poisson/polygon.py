@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from dipnb.images import check_pixel_budget
@@ -120,13 +121,17 @@ class PolygonState:
     """
 
     def __init__(self, source_shape: Sequence[int], target_shape: Sequence[int] | None = None,
-                 margin: int = 1, snap_radius: float = 3.0) -> None:
+                 margin: int = 1, snap_radius: float = 3.0,
+                 rasterise: Callable[[np.ndarray, int, int], Any] | None = None) -> None:
         self.source_shape = _check_shape(source_shape, "source_shape")
         self.target_shape = _check_shape(source_shape if target_shape is None else target_shape, "target_shape")
         if int(margin) < 0:
             raise ValueError(f"margin must be >= 0 pixels, got {margin}")
         self.margin = int(margin)
         self.snap_radius = float(snap_radius)
+        #: ``rasterise(points, img_h, img_w)`` (the course's ``create_mask_from_points``: an (n, 2) array of (x, y),
+        #: returning an img_h×img_w mask, nonzero inside) makes Ω; ``None``: :func:`polygon_mask`
+        self.rasterise = rasterise
         self._points: list[Point] = []
         self.closed = False
         self._offset = (0, 0)
@@ -394,7 +399,16 @@ class PolygonState:
         return self._mask
 
     def _rasterise(self) -> torch.Tensor:
-        return polygon_mask(self._points, self.source_shape)
+        if self.rasterise is None:
+            return polygon_mask(self._points, self.source_shape)
+        h, w = self.source_shape
+        name = getattr(self.rasterise, "__name__", "rasterise")
+        out = self.rasterise(np.asarray(self._points, dtype=np.float64), h, w)
+        arr = out.detach().cpu().numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
+        if arr.shape != (h, w):
+            raise ValueError(f"{name} returned a mask of shape {arr.shape}; the source image needs ({h}, {w}) "
+                             "(img_h, img_w)")
+        return torch.from_numpy(arr != 0)
 
     def placed_mask(self) -> torch.Tensor:
         """Ω moved by the offset onto the target grid: BoolTensor ``H_t × W_t``."""

@@ -61,6 +61,8 @@ def build_report(
     for nb in notebooks:
         result = execute_or_load(nb, cache, timeout)
         result.nb = without_widgets(result.nb)  # static pages and Markdown cannot show widget views
+        # a cell meant for the student edition only (00's "Your tasks" for students) is not part of the solutions' book
+        result.nb.cells = [c for c in result.nb.cells if c.metadata.get("dipnb", {}).get("role") != "student-only"]
         verb = {"cached": "unchanged, from the cache", "executed": "executed", "failed": "FAILED"}[result.status]
         print(f"[report] {nb.name}: {verb} in {result.seconds:.1f} s"
               + (f" — {result.error}" if result.error else ""), flush=True)

@@ -4,16 +4,28 @@
 ``NN_name_files/`` beside it. ``report/markdown/REPORT.md`` follows the order the course's report template asks
 for — implementation, results with figures, analysis — stitched from the notebooks: what each one does and which
 exercises it holds, its key figure, and its own summary, with a marked place for the student's analysis.
+
+What the student writes between the analysis markers (:data:`ANALYSIS_BEGIN` … :data:`ANALYSIS_END`) is kept by
+every rebuild. An edit anywhere else in ``REPORT.md`` is never lost either: before the rebuild rewrites the file,
+the edited version is kept as ``REPORT.edited-<time>.md`` beside it (``.REPORT.md.sha256`` remembers what was
+generated, the analysis left out).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import time
 from pathlib import Path
 
 from dipnb.report.book import write_if_changed
 from dipnb.report.execute import Environment, Executed
 from dipnb.report.notebook_info import exercise_headings, key_figure, notebook_title, summary, what_you_will_do
+
+ANALYSIS_BEGIN = "<!-- your analysis: begin (every rebuild keeps what you write between these two lines) -->"
+ANALYSIS_END = "<!-- your analysis: end -->"
+ANALYSIS_PLACEHOLDER = "*Your analysis: what worked, what did not, and why (replace this line).*"
+_ANALYSIS = re.compile(re.escape(ANALYSIS_BEGIN) + r"\n(.*?)" + re.escape(ANALYSIS_END), re.S)
 
 PARTS = (
     ("Part 1 · Poisson image editing", ("00", "01", "02", "03", "04")),
@@ -95,8 +107,32 @@ def stitched_report(results: list[Executed], env: Environment, built: str, folde
         if not text:
             continue
         lines += [f"### {notebook_title(r.nb)}", "", _shift_headings(text), ""]
-    lines += ["### Your analysis", "", "*Your analysis: what worked, what did not, and why (replace this line).*", ""]
+    lines += ["### Your analysis", "", ANALYSIS_BEGIN, ANALYSIS_PLACEHOLDER, ANALYSIS_END, ""]
     return "\n".join(lines)
+
+
+def _without_analysis(text: str) -> str:
+    return _ANALYSIS.sub(ANALYSIS_BEGIN + "\n" + ANALYSIS_END, text)
+
+
+def write_report_md(path: Path, generated: str) -> Path:
+    """Write ``generated`` to ``path`` keeping the student's analysis block from the existing file, and a
+    timestamped copy of the existing file when it was edited outside that block."""
+    stamp = path.with_name(f".{path.name}.sha256")
+    if path.is_file():
+        old = path.read_text()
+        found = _ANALYSIS.search(old)
+        if found:
+            generated = _ANALYSIS.sub(lambda _: ANALYSIS_BEGIN + "\n" + found.group(1) + ANALYSIS_END, generated)
+        was = hashlib.sha256(_without_analysis(old).encode()).hexdigest()
+        recorded = stamp.read_text().strip() if stamp.is_file() else None
+        if recorded != was and _without_analysis(old) != _without_analysis(generated):
+            copy = path.with_name(f"{path.stem}.edited-{time.strftime('%Y%m%d-%H%M%S')}.md")
+            copy.write_text(old)
+            print(f"[report] {path.name} was edited outside the analysis block: your version is kept as {copy.name}")
+    write_if_changed(path, generated)
+    stamp.write_text(hashlib.sha256(_without_analysis(generated).encode()).hexdigest() + "\n")
+    return path
 
 
 def write_markdown(results: list[Executed], out: Path, env: Environment, built: str) -> Path:
@@ -105,13 +141,13 @@ def write_markdown(results: list[Executed], out: Path, env: Environment, built: 
     folder.mkdir(parents=True, exist_ok=True)
     for r in results:
         export_markdown(r, folder)
-    path = folder / "REPORT.md"
-    write_if_changed(path, stitched_report(results, env, built, folder))
+    path = write_report_md(folder / "REPORT.md", stitched_report(results, env, built, folder))
     keep = {r.source.stem for r in results}
-    for stale in folder.glob("*.md"):
-        if stale.stem not in keep and stale.name != "REPORT.md":
+    for stale in folder.glob("*.md"):  # pages of notebooks no longer reported (never REPORT*.md: the student's)
+        if stale.stem not in keep and not stale.name.startswith("REPORT"):
             stale.unlink()
     return path
 
 
-__all__ = ["PARTS", "export_markdown", "stitched_report", "write_markdown"]
+__all__ = ["ANALYSIS_BEGIN", "ANALYSIS_END", "PARTS", "export_markdown", "stitched_report", "write_markdown",
+           "write_report_md"]

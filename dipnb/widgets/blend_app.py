@@ -17,7 +17,7 @@ import html
 import io
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +55,14 @@ class BlendApp:
         budget and preview period of the live Adam solver), or ``None``.
     display_size:
         Longest side of each canvas in screen pixels (photos are scaled to it; clicks are mapped back exactly).
+    mask_fn:
+        ``mask_fn(points, img_h, img_w)`` — the course's ``create_mask_from_points`` — makes Ω from the polygon
+        (default: the package's ``polygon_mask``): notebook 02 passes the one defined in the notebook.
     """
 
     def __init__(self, source: torch.Tensor, target: torch.Tensor, settings: Any = None,
-                 display_size: int = 384, figures_dir: str | Path | None = None) -> None:
+                 display_size: int = 384, figures_dir: str | Path | None = None,
+                 mask_fn: Callable[..., Any] | None = None) -> None:
         self.image_size = int(getattr(settings, "image_size", 256))
         #: options for ``seamless_clone(..., solver="adam")``: the fixed method of notebook 03 (Pérez's gradient
         #: energy, multiscale start) for ``P.poisson.fixed_adam_steps`` steps; ``method="course"`` gives the
@@ -70,7 +74,7 @@ class BlendApp:
         self._figures_dir = Path(figures_dir) if figures_dir is not None else None
         self.source = source.detach().float().cpu()
         self.target = target.detach().float().cpu()
-        self.state = PolygonState(self.source.shape[-2:], self.target.shape[-2:])
+        self.state = PolygonState(self.source.shape[-2:], self.target.shape[-2:], rasterise=mask_fn)
         #: the last blended image (C×H_t×W_t), its solver info, and the mask/offset it was computed for
         self.result: torch.Tensor | None = None
         self.raw_result: torch.Tensor | None = None
