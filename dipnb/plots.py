@@ -157,15 +157,31 @@ class LivePlot(LiveFigure):
             return "log"
         return "linear"
 
+    @staticmethod
+    def _equal(a: tuple[list[float], list[float]], b: tuple[list[float], list[float]], rtol: float = 1e-5) -> bool:
+        return a[0] == b[0] and all(abs(u - v) <= rtol * max(abs(u), abs(v), 1e-12) for u, v in zip(a[1], b[1]))
+
+    def _same_curves(self, panel: str) -> list[list[str]]:
+        """The panel's curves, those with identical points grouped (e.g. a validation loss that *is* the val L1):
+        drawn once and labelled "a = b", so no curve hides under another."""
+        groups: list[list[str]] = []
+        for name in (n for n in self.series[panel] if n in self.data):
+            same = next((g for g in groups if self._equal(self.data[g[0]], self.data[name])), None)
+            if same is None:
+                groups.append([name])
+            else:
+                same.append(name)
+        return groups
+
     def redraw(self) -> None:
         for panel, ax in self.axes.items():
             ax.clear()
             values: list[float] = []
-            for name in self.series[panel]:
-                if name in self.data:
-                    xs, ys = self.data[name]
-                    ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, label=name)
-                    values += ys
+            curves = self._same_curves(panel)
+            for names in curves:
+                xs, ys = self.data[names[0]]
+                ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, label=" = ".join(names))
+                values += ys
             ax.set_xlabel(self.xlabel)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and steps are whole numbers
             ax.set_title(panel, fontsize=10)
@@ -176,7 +192,7 @@ class LivePlot(LiveFigure):
                 ax.set_ylim(0, max(values) * 1.15)  # from 0: a constant rate reads as constant, a decay as one
                 ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
             ax.grid(alpha=0.3, which="both" if ax.get_yscale() == "log" else "major")
-            if sum(n in self.data for n in self.series[panel]) > 1:  # one curve: the panel's title names it
+            if len(curves) > 1 or any(len(g) > 1 for g in curves):  # one plain curve: the panel's title names it
                 ax.legend(fontsize=8)
         title = self.title or ""
         if self.times:

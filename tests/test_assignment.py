@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import inspect
 import json
 import textwrap
 from pathlib import Path
@@ -538,7 +539,12 @@ def test_the_real_students_answers():
 def test_one_tolerance_stated_once():
     nb02 = (NOTEBOOKS / "02_polygon_drawing.ipynb").read_text()
     assert "MASK_TOLERANCE" in QUESTIONS["create_mask_from_points"][1].cells["prompt"].source
-    assert "<= MASK_TOLERANCE" in nb02 and "from dipnb.assignment.public import MASK_TOLERANCE" in nb02
+    from dipnb.poisson import outline
+
+    # notebook 02 checks its masks with the package's matches_polygon, whose default tolerance is the one constant
+    assert "from dipnb.poisson.outline import matches_polygon" in nb02
+    assert inspect.signature(outline.matches_polygon).parameters["tol"].default is outline.MASK_TOLERANCE
+    assert public.MASK_TOLERANCE is outline.MASK_TOLERANCE
     assert "EQ7_TOLERANCE" in QUESTIONS["solve_eq7"][1].cells["prompt"].source
     assert public.MASK_TOLERANCE == 0.5 and public.EQ7_TOLERANCE == 1e-5
 

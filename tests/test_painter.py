@@ -94,7 +94,7 @@ def test_painter_state_clear_load_colours_and_bad_input():
 
 
 def test_painter_generator_refuses_wrong_direction_network_and_size(tmp_path):
-    from dipnb.pix2pix.engine.checkpoint import save_checkpoint
+    from dipnb.pix2pix.engine.run import save_checkpoint
     from dipnb.pix2pix.scoring import SEGMENTER_FORMAT
     from dipnb.pix2pix.tasks import build_generator
 

@@ -29,6 +29,19 @@ def test_live_plot_accumulates_and_redraws_one_figure(tmp_path: Path) -> None:
     assert plot.savefig(tmp_path / "loss.png").stat().st_size > 0
 
 
+def test_identical_curves_are_drawn_once_and_named_together() -> None:
+    """A validation loss that is the val L1 (the criterion is L1) would hide under it: one line, both names."""
+    plot = LivePlot({"loss": ["train loss", "val loss", "val L1"]}, display=False)
+    for epoch in range(3):
+        val = 0.7 - 0.01 * epoch
+        plot.update(epoch, {"train loss": 0.74 - 0.02 * epoch, "val loss": val, "val L1": val * (1 + 1e-7)})
+    labels = [line.get_label() for line in plot.axes["loss"].get_lines()]
+    assert labels == ["train loss", "val loss = val L1"]
+    assert [t.get_text() for t in plot.axes["loss"].get_legend().get_texts()] == labels
+    plot.update(3, {"train loss": 0.6, "val loss": 0.66, "val L1": 0.5})  # they part: two curves again
+    assert [line.get_label() for line in plot.axes["loss"].get_lines()] == ["train loss", "val loss", "val L1"]
+
+
 def test_live_plot_updates_a_display_handle(monkeypatch: pytest.MonkeyPatch) -> None:
     import IPython.display
 

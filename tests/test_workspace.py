@@ -117,7 +117,7 @@ def test_every_make_target_leaves_the_workspace_intact(started):
             if nb.name not in before:
                 nb.unlink()
     grades = (work / "grades.csv").read_text()
-    assert "02_polygon_drawing.ipynb,create_mask_from_points,4,4" in grades, grades
+    assert "work,02_polygon_drawing,create_mask_from_points,4,4" in grades, grades
 
 
 @pytest.mark.slow

@@ -28,6 +28,8 @@ import types
 from pathlib import Path
 
 HIDDEN_NAME, REFERENCE_NAME = "dipnb_hidden_tests", "dipnb_reference"
+#: the public checks, each verified by its SHA-256 and snapshotted before any student code runs
+PUBLIC_FILES = ("public.py", "public_common.py", "public_nets.py")
 
 
 # -- which cell answers a question, and what it needs ---------------------------------------------------------
@@ -262,9 +264,11 @@ def check_notebook(cells: list[dict], questions: list[str], ran: dict[int, str |
     os.chdir(workdir)
     os.environ.update(HOME=workdir, TMPDIR=workdir, DIPNB_FIGURES=str(Path(workdir) / "figures"), MPLBACKEND="Agg")
     public = importlib.import_module("dipnb.assignment.public")
+    public_parts = [importlib.import_module(f"dipnb.assignment.{Path(f).stem}") for f in PUBLIC_FILES]
     reference = load_file(REFERENCE_NAME, Path(checks_dir) / "reference.py")
     hidden = load_file(HIDDEN_NAME, Path(checks_dir) / "hidden_tests.py")
-    files = {"public.py": public.__file__, "reference.py": reference.__file__, "hidden_tests.py": hidden.__file__}
+    files = {**{Path(m.__file__).name: m.__file__ for m in public_parts}, "reference.py": reference.__file__,
+             "hidden_tests.py": hidden.__file__}
     bad = [k for k, f in files.items() if sha256(Path(f)) != hashes.get(k)]
     if bad:
         for q in questions:
@@ -277,7 +281,7 @@ def check_notebook(cells: list[dict], questions: list[str], ran: dict[int, str |
     shell = InteractiveShell.instance(history_length=0, colors="NoColor")
     shell.history_manager.enabled = False
     _warm_up(public)
-    snap = Snapshot([public, reference, hidden])
+    snap = Snapshot([*public_parts, reference, hidden])
     trusted = [os.path.realpath(f) for f in files.values()]
     null = os.open(os.devnull, os.O_WRONLY)
     for q in questions:

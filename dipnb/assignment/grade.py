@@ -42,6 +42,7 @@ from pathlib import Path
 import nbformat
 
 from dipnb.assignment import build, checker, runner
+from dipnb.config import data_dir
 
 ROOT = build.ROOT
 CHECKS = ROOT / "assignment"  # the autograder's side: hidden_tests.py, reference.py (never in the release)
@@ -207,7 +208,8 @@ class Options:
 def _hashes(checks: Path) -> dict[str, str]:
     from dipnb.assignment import public
 
-    return {"public.py": checker.sha256(Path(public.__file__)),
+    here = Path(public.__file__).parent
+    return {**{name: checker.sha256(here / name) for name in checker.PUBLIC_FILES},
             "reference.py": checker.sha256(checks / "reference.py"),
             "hidden_tests.py": checker.sha256(checks / "hidden_tests.py")}
 
@@ -319,8 +321,7 @@ def grade(root: Path, single: bool = False, jobs: int | None = None, timeout: fl
     lock = threading.Lock()
     with tempfile.TemporaryDirectory(prefix="dipnb-grade-") as private:
         private = Path(private)
-        opts = Options(timeout, memory_gb, CHECKS, (root, ROOT / "assignment", ROOT / "notebooks", ROOT / "dist",
-                                                    ROOT / ".git", private, *protect))
+        opts = Options(timeout, memory_gb, CHECKS, (root, *_repository_walls(), private, *protect))
         copies = {s: unpack(src, private / "students" / s) for s, src in subs.items()}
         work = []
         for s, folder in copies.items():
@@ -352,6 +353,15 @@ def grade(root: Path, single: bool = False, jobs: int | None = None, timeout: fl
     runs.sort(key=lambda r: order[(r.student, r.notebook)])
     write_outputs(root, runs, questions)
     return runs
+
+
+def _repository_walls() -> list[Path]:
+    """Every top-level entry of the checkout a graded notebook has no business reading: all of it but the package,
+    the datasets and the Python environment. Solutions live in more places than ``notebooks/`` (the report's book
+    sources, test artifacts, ``dist/``, ``.git``), so the walls name what stays open, not what is closed."""
+    needed = [Path(p).resolve() for p in (sys.prefix, Path(build.__file__).parents[2] / "dipnb", data_dir())]
+    return [p for p in ROOT.iterdir()
+            if not any(n == p.resolve() or n.is_relative_to(p.resolve()) for n in needed)]
 
 
 def _prepare_data() -> None:
