@@ -1,4 +1,4 @@
-"""Grading time: one full submission and the class of seven (tests/test_grading.py), serial vs ``--jobs N``.
+"""Grading time: one full submission and the class of seven (tests/assignment/test_grading.py), serial vs ``--jobs N``.
 
     PYTHONPATH=. DIPNB_PROFILE=ci OMP_NUM_THREADS=1 python benchmarks/grading.py [--jobs 2] [--repeats 1]
 
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "assignment")]
 
 
 def _fresh_torch_import() -> float:

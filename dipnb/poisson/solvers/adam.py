@@ -76,7 +76,7 @@ def energy_and_gradient(e: torch.Tensor, r: torch.Tensor, D: torch.Tensor, m: to
 
 
 # The course template's blending loop (DIP-Teaching e95e713, run_blending_gradio.py), read by the code below and by
-# notebook 03; tests/test_course_settings.py checks that the loop runs exactly this schedule.
+# notebook 03; tests/poisson/test_course_settings.py checks that the loop runs exactly this schedule.
 COURSE_LR = 1e-2  #: ``torch.optim.Adam([blended_img], lr=1e-2)``
 COURSE_STEPS = 5000  #: ``iter_num = 5000``
 COURSE_LR_FACTOR = 0.1  #: ``optimizer.param_groups[0]['lr'] *= 0.1``

@@ -21,7 +21,7 @@ import pytest
 
 from dipnb.assignment import workspace
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(sys.prefix)
 COPY = ["Makefile", "pyproject.toml", "requirements.txt", ".importlinter", "dipnb", "notebooks", "assignment",
         "tests/test_notebooks_clean.py"]

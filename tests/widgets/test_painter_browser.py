@@ -26,7 +26,7 @@ from dipnb.pix2pix.facades import FACADES_CLASSES, FACADES_PALETTE
 from browser import chromium_page, open_notebook_and_run_all, require_chromium, wait_until
 from labserver import KernelExec, LabServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 NB_NAME = "painter.ipynb"
 SIZE = int(os.environ.get("DIPNB_PAINTER_SIZE", "32"))  # with DIPNB_PAINTER_RUN: that run's size

@@ -22,7 +22,7 @@ from dipnb.pix2pix.data.synthetic import make_synthetic_facades
 from dipnb.pix2pix.engine import load_checkpoint
 from dipnb.poisson.examples import COURSE_PAIRS, check_course_poisson
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -30,7 +30,7 @@ import pytest
 
 from dipnb.assignment import build, release
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 SHARED_IMAGES = Path("/work/shared/datasets/course_poisson")
 

@@ -15,7 +15,7 @@ from dipnb.config import PROFILES
 from dipnb.poisson import clone_problem, polygon_mask, seamless_clone
 from dipnb.poisson.solvers import adam as adam_module
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class RecordingAdam(torch.optim.Adam):

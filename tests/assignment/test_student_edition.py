@@ -22,7 +22,7 @@ from nbclient import NotebookClient
 
 from dipnb.assignment import build
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 PROBE = "DIPNB-PROBE "
 

@@ -30,7 +30,7 @@ from dipnb.assignment.grade import grade, match_notebooks
 
 from test_assignment import NOTEBOOKS, QUESTIONS, WRONG, put_back
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STEMS = sorted({p.stem for p, _ in QUESTIONS.values()})
 POINTS = {name: q.points for name, (_, q) in QUESTIONS.items()}
 NOTEBOOK_OF = {name: p.stem for name, (p, _) in QUESTIONS.items()}

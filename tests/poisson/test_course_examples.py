@@ -16,7 +16,7 @@ from dipnb.poisson.examples import (COURSE_PAIRS, blend_example, check_course_po
                                     course_poisson_dir, example_problem)
 from dipnb.widgets import BlendApp
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ tests, and every wrong answer listed in WRONG fails one of them (all_or_nothing:
 points); the generated master notebooks and student stubs are what otter expects.
 Tables: WRONG answers must lose their question's points, CORRECT answers written differently must keep them
 (verdict: public checks and hidden tests, as the grader's checker runs them). Whole notebooks graded as a class
-(blank scores 0, solutions put back score full marks, …): tests/test_grading.py.
+(blank scores 0, solutions put back score full marks, …): tests/assignment/test_grading.py.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch import nn
 from dipnb.assignment import build, public
 from dipnb.assignment.grade import grade
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 TEMPLATE_BLANKS = {"create_mask_from_points", "cal_laplacian_loss", "FullyConvNetwork"}
 
@@ -675,7 +675,7 @@ def put_back(student: Path, solution_nb: Path, out: Path) -> None:
 
 def test_student_edition_has_checks_and_no_answers(edition):
     """The generated edition: a grader.check cell per question, public tests only, no solution. (Graded whole —
-    blank scores 0, solutions put back score full marks — in tests/test_grading.py's class.)"""
+    blank scores 0, solutions put back score full marks — in tests/assignment/test_grading.py's class.)"""
     student = edition / "student"
     assert sorted(p.name for p in student.glob("*.ipynb")) == sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
     for name, (path, q) in QUESTIONS.items():
