@@ -54,11 +54,9 @@ def chromium_page(profile_dir: Path, width: int = 1600, height: int = 1000) -> I
             context.close()
 
 
-def open_notebook_and_run_all(page: Any, lab: Any, name: str, timeout: float = 300) -> None:
-    """Open notebook ``name`` of ``lab`` in ``page``, wait until its kernel is idle and connected (else Run All or
-    a click races it), run all cells and wait until every code cell is numbered; a traceback fails at once."""
-    page.goto(lab.url(f"/lab/tree/{name}"))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
+def wait_kernel_ready(page: Any, lab: Any, what: str = "the notebook's kernel") -> None:
+    """Wait until the kernel is started AND this page is connected to it (else Run All or a click races it): the
+    server sees only idle kernels with a connection, and the status bar reads "<kernel> | Idle"."""
 
     def ready():
         kernels = lab.api("/api/kernels")
@@ -66,9 +64,27 @@ def open_notebook_and_run_all(page: Any, lab: Any, name: str, timeout: float = 3
         return (kernels and all(k["execution_state"] == "idle" and k["connections"] >= 1 for k in kernels)
                 and "| Idle" in status)
 
-    wait_until(ready, 240, "the notebook's kernel to be idle and connected", interval=0.5)
+    wait_until(ready, 240, f"{what} to be idle and connected", interval=0.5)
+
+
+def open_notebook(page: Any, lab: Any, name: str) -> None:
+    """Open notebook ``name`` of ``lab`` in ``page`` and wait until its kernel is ready."""
+    page.goto(lab.url(f"/lab/tree/{name}"))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
+    wait_kernel_ready(page, lab)
+
+
+def run_all(page: Any) -> None:
+    """JupyterLab's Run ▸ Run All Cells, through the menu as a person would."""
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+
+
+def open_notebook_and_run_all(page: Any, lab: Any, name: str, timeout: float = 300) -> None:
+    """Open notebook ``name`` of ``lab`` in ``page``, wait until its kernel is idle and connected (else Run All or
+    a click races it), run all cells and wait until every code cell is numbered; a traceback fails at once."""
+    open_notebook(page, lab, name)
+    run_all(page)
 
     def finished():
         failed = [t for t in page.locator(".jp-OutputArea-output").all_inner_texts() if "Traceback" in t]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import chromium_page, require_chromium, wait_until
+from browser import chromium_page, require_chromium, wait_kernel_ready, wait_until
 from labserver import KernelExec, LabServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,13 +103,7 @@ def test_make_lab_first_screen(lab, clone, workdir):
         page.goto(url)
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
 
-        def ready():
-            kernels = lab.api("/api/kernels")
-            status = " ".join(page.locator(".jp-StatusBar-Widget").all_inner_texts())
-            return (kernels and all(k["execution_state"] == "idle" and k["connections"] >= 1 for k in kernels)
-                    and "| Idle" in status)
-
-        wait_until(ready, 240, "notebook 00's kernel to be idle and connected", interval=0.5)
+        wait_kernel_ready(page, lab, "notebook 00's kernel")
         time.sleep(5)  # the announcements plugin asks its question a moment after the app is restored
         page.screenshot(path=str(ARTIFACTS / "lab_first_screen.png"))
 

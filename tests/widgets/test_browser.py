@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from browser import chromium_page, require_chromium, wait_until
+from browser import chromium_page, open_notebook, require_chromium, run_all, wait_until
 from labserver import KernelExec, LabServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,23 +90,6 @@ def page(workdir):
         yield pg
 
 
-def open_notebook(page, lab) -> None:
-    page.goto(lab.url(f"/lab/tree/{NOTEBOOK.name}"))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
-    # wait until the kernel is started AND this page is connected to it (else Run All or a click races it):
-    # the server sees an idle kernel with a connection, and the status bar reads "<kernel> | Idle"
-    def ready():
-        kernels = lab.api("/api/kernels")
-        status = " ".join(page.locator(".jp-StatusBar-Widget").all_inner_texts())
-        return (kernels and all(k["execution_state"] == "idle" and k["connections"] >= 1 for k in kernels)
-                and "| Idle" in status)
-
-    wait_until(ready, 240, "the notebook's kernel to be idle and connected", interval=0.5)
-
-
-def run_all(page) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
 
     def finished():
         prompts = [p.strip().strip("[]:").strip() for p in
@@ -133,7 +116,7 @@ def canvas_pixels(locator) -> np.ndarray:
 def test_draw_place_blend_and_reload(lab, page):
     timings: dict[str, float] = {}
     t_start = time.monotonic()
-    open_notebook(page, lab)
+    open_notebook(page, lab, NOTEBOOK.name)
     timings["open_notebook_s"] = time.monotonic() - t_start
     t0 = time.monotonic()
     run_all(page)
