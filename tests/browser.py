@@ -54,17 +54,19 @@ def chromium_page(profile_dir: Path, width: int = 1600, height: int = 1000) -> I
             context.close()
 
 
+def kernel_ready(page: Any, lab: Any) -> bool:
+    """The server sees only idle kernels, each with a connection, and the page's status bar reads "… | Idle"."""
+    kernels = lab.api("/api/kernels")
+    status = " ".join(page.locator(".jp-StatusBar-Widget").all_inner_texts())
+    return bool(kernels) and all(k["execution_state"] == "idle" and k["connections"] >= 1 for k in kernels) \
+        and "| Idle" in status
+
+
 def wait_kernel_ready(page: Any, lab: Any, what: str = "the notebook's kernel") -> None:
     """Wait until the kernel is started AND this page is connected to it (else Run All or a click races it): the
     server sees only idle kernels with a connection, and the status bar reads "<kernel> | Idle"."""
 
-    def ready():
-        kernels = lab.api("/api/kernels")
-        status = " ".join(page.locator(".jp-StatusBar-Widget").all_inner_texts())
-        return (kernels and all(k["execution_state"] == "idle" and k["connections"] >= 1 for k in kernels)
-                and "| Idle" in status)
-
-    wait_until(ready, 240, f"{what} to be idle and connected", interval=0.5)
+    wait_until(lambda: kernel_ready(page, lab), 240, f"{what} to be idle and connected", interval=0.5)
 
 
 def open_notebook(page: Any, lab: Any, name: str) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import chromium_page, require_chromium, wait_kernel_ready, wait_until
+from browser import chromium_page, kernel_ready, require_chromium, wait_kernel_ready, wait_until
 from labserver import KernelExec, LabServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def test_make_lab_first_screen(lab, clone, workdir):
             if errors:
                 raise AssertionError("a cell of notebook 00 failed: " + "; ".join(errors))
             counts = [c.get("execution_count") for c in cells]
-            return counts == list(range(1, len(cells) + 1)) and ready()
+            return counts == list(range(1, len(cells) + 1)) and kernel_ready(page, lab)
 
         t0 = time.monotonic()
         try:

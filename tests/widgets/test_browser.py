@@ -90,6 +90,9 @@ def page(workdir):
         yield pg
 
 
+def run_all_and_wait(page) -> None:
+    """Run ▸ Run All, then wait until every code cell is numbered (a traceback fails at once)."""
+    run_all(page)
 
     def finished():
         prompts = [p.strip().strip("[]:").strip() for p in
@@ -119,7 +122,7 @@ def test_draw_place_blend_and_reload(lab, page):
     open_notebook(page, lab, NOTEBOOK.name)
     timings["open_notebook_s"] = time.monotonic() - t_start
     t0 = time.monotonic()
-    run_all(page)
+    run_all_and_wait(page)
     timings["run_all_s"] = time.monotonic() - t0
 
     kernel = KernelExec(lab, lab.kernel_id_for(NOTEBOOK.name))
