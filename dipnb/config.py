@@ -229,7 +229,7 @@ PROFILES: dict[str, Profile] = {
         threads=1,
         poisson=PoissonSettings(image_size=128, adam_size=48, adam_steps=300, adam_preview_every=50,
                                 fixed_adam_steps=200, study_sizes=(32, 64)),
-        fcn=fcn_run(size=32, batch_size=8, epochs=2, max_steps=4, train_limit=32, val_limit=8, sample_every=1),
+        fcn=fcn_run(size=32, batch_size=8, epochs=2, max_steps=8, train_limit=64, val_limit=8, sample_every=1),
         pix2pix=_CI_PIX2PIX,
         segmenter=segmenter_run(_CI_PIX2PIX, epochs=2, max_steps=4),
     ),
