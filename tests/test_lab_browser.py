@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -138,8 +139,13 @@ def test_make_lab_first_screen(lab, clone, workdir):
         def finished():
             page.locator(".lm-MenuBar-itemLabel", has_text="File").first.click()
             page.locator(".lm-Menu-item[data-command='docmanager:save']").click()
-            cells = [c for c in lab.api(f"/api/contents/{START}?content=1")["content"]["cells"]
-                     if c["cell_type"] == "code"]
+            try:
+                saved = lab.api(f"/api/contents/{START}?content=1")
+            except urllib.error.HTTPError as err:  # read while the save was writing it: unreadable, ask again
+                if err.code == 400:
+                    return False
+                raise
+            cells = [c for c in saved["content"]["cells"] if c["cell_type"] == "code"]
             errors = [f"{o['ename']}: {o['evalue']}" for c in cells for o in c.get("outputs", [])
                       if o.get("output_type") == "error"]
             if errors:
