@@ -73,14 +73,66 @@ def course_poisson() -> Path:
     return path
 
 
-def make_pairs(root: Path, n_train: int = 16, n_val: int = 4, size: int = 32, seed: int = 0) -> Path:
-    """A tiny pix2pix-format dataset: smooth random A images, B = a colour transform of A (learnable)."""
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", n_train), ("val", n_val)):
-        (root / split).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
+#: what a tiny dataset's pairs hold (:func:`write_split`)
+PAIR_CONTENTS = ("colour", "labels", "noise", "same")
+
+
+def write_split(root: Path, split: str, n: int, size: int = 32, content: str = "colour",
+                rng: np.random.Generator | int = 0) -> list[np.ndarray]:
+    """Write ``n`` pix2pix pairs A|B (``size``×``2·size`` PNG, exact) as ``root/split/1.png`` …; returns the
+    H×2W×3 uint8 arrays. ``content``: ``"colour"`` smooth random A, B = a colour transform of A (learnable);
+    ``"labels"`` the synthetic facades, A a photo and B its label map (what the FCN-score segmenter learns);
+    ``"noise"`` uniform noise A and B; ``"same"`` noise with B = A. ``rng``: a generator, or a seed for a new one."""
+    if content not in PAIR_CONTENTS:
+        raise ValueError(f"content must be one of {PAIR_CONTENTS}, got {content!r}")
+    rng = np.random.default_rng(rng) if isinstance(rng, int) else rng
+    folder = root / split
+    folder.mkdir(parents=True, exist_ok=True)
+    pairs = []
+    for i in range(n):
+        if content == "labels":
+            from dipnb.pix2pix.data.synthetic import synthetic_pair
+
+            a, b = synthetic_pair(0, i, size, split)
+        elif content == "colour":
             low = rng.random((4, 4, 3))
             a = np.asarray(Image.fromarray((low * 255).astype(np.uint8)).resize((size, size), Image.BILINEAR))
             b = 255 - a[..., ::-1]
-            Image.fromarray(np.concatenate([a, b], axis=1)).save(root / split / f"{i + 1}.png")
+        else:
+            a = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            b = a.copy() if content == "same" else rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        pair = np.concatenate([a, b], axis=1)
+        Image.fromarray(pair).save(folder / f"{i + 1}.png")
+        pairs.append(pair)
+    return pairs
+
+
+def make_pairs(root: Path, n_train: int = 16, n_val: int = 4, size: int = 32, seed: int = 0,
+               content: str = "colour") -> Path:
+    """A tiny pix2pix-format dataset ``root/{train,val}`` (:func:`write_split`'s ``content``, one generator
+    seeded ``seed`` for both splits); returns ``root``."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("val", n_val)):
+        write_split(root, split, n, size, content, rng)
     return root
+
+
+def random_pair(source_shape: tuple[int, ...], target_shape: tuple[int, ...], seed: int = 0,
+                dtype: torch.dtype = torch.float32, draw_dtype: torch.dtype | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A source g and a target f* of uniform noise in [0, 1) (shapes C×H×W, or N×C×H×W for a batch), drawn in
+    that order from one generator seeded ``seed``, in ``draw_dtype`` (default ``dtype``), then cast to ``dtype``."""
+    g = torch.Generator().manual_seed(seed)
+    draw = dtype if draw_dtype is None else draw_dtype
+    src = torch.rand(*source_shape, generator=g, dtype=draw).to(dtype)
+    tgt = torch.rand(*target_shape, generator=g, dtype=draw).to(dtype)
+    return src, tgt
+
+
+def clone_case(source_shape: tuple[int, ...], target_shape: tuple[int, ...], polygon: list[tuple[float, float]],
+               seed: int = 0, **kw) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`random_pair` (``kw``: its dtypes) and Ω = ``polygon_mask(polygon)`` on the source's H×W."""
+    from dipnb.poisson import polygon_mask
+
+    src, tgt = random_pair(source_shape, target_shape, seed, **kw)
+    return src, tgt, polygon_mask(polygon, tuple(source_shape[-2:]))
