@@ -1,9 +1,18 @@
-"""Shared test set-up: the ci profile, one torch thread, a non-interactive matplotlib, the real facades."""
+"""Shared test set-up: the ci profile, one torch thread, a non-interactive matplotlib, the real data sets, and the
+helpers several test files use: tiny pix2pix datasets, random clone cases, a local HTTP server, a module's
+temporary folder."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import socket
 import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 os.environ.setdefault("DIPNB_PROFILE", "ci")
@@ -23,54 +32,50 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def facades_dir() -> Path | None:
-    """The real facades folder (``DIPNB_FACADES_DIR``, ``../shared/datasets/facades`` or where ``make data``
-    puts it, ``dipnb.data_dir()/facades``), or None."""
+def data_candidates(env: str, name: str) -> list[Path]:
+    """Where a data set may be, first to last: the folder ``$env`` names, ``../shared/datasets/<name>``, and where
+    ``make data`` puts it, ``dipnb.data_dir()/<name>``."""
     from dipnb.config import data_dir
 
-    env = os.environ.get("DIPNB_FACADES_DIR")
-    candidates = [Path(env)] if env else []
-    candidates += [ROOT.parent / "shared" / "datasets" / "facades", data_dir() / "facades"]
-    for c in candidates:
-        if (c / "train").is_dir():
-            return c
-    return None
+    named = os.environ.get(env)
+    return ([Path(named)] if named else []) + [ROOT.parent / "shared" / "datasets" / name, data_dir() / name]
+
+
+def found_or_skip(path: Path | None, why: str) -> Path:
+    """``path``, or skip the test saying ``why`` and how to provide the data."""
+    if path is None:
+        pytest.skip(why)
+    return path
+
+
+def facades_dir() -> Path | None:
+    """The real facades folder (the first of :func:`data_candidates` with a ``train/``), or None."""
+    return next((c for c in data_candidates("DIPNB_FACADES_DIR", "facades") if (c / "train").is_dir()), None)
 
 
 @pytest.fixture(scope="session")
 def real_facades() -> Path:
     """Path of the real facades dataset; skips the test when it is not on this machine."""
-    path = facades_dir()
-    if path is None:
-        pytest.skip(
-            "real facades dataset not found: set DIPNB_FACADES_DIR to a folder with train/ and val/ "
-            "(or place it at ../shared/datasets/facades, or run `make data`)"
-        )
-    return path
+    return found_or_skip(facades_dir(), "real facades dataset not found: set DIPNB_FACADES_DIR to a folder with train/ "
+                                        "and val/ (or place it at ../shared/datasets/facades, or run `make data`)")
 
 
 def course_poisson_source() -> Path | None:
-    """The course's Poisson pairs (``DIPNB_COURSE_POISSON_DIR``, ``../shared/datasets/course_poisson`` or where
-    ``make data`` puts them), verified by SHA-256, or None."""
-    from dipnb.config import data_dir
+    """The course's Poisson pairs (the first of :func:`data_candidates` that they are in, verified by SHA-256), or
+    None."""
     from dipnb.poisson.examples import check_course_poisson
 
-    env = os.environ.get("DIPNB_COURSE_POISSON_DIR")
-    candidates = [Path(env)] if env else []
-    candidates += [ROOT.parent / "shared" / "datasets" / "course_poisson", data_dir() / "course_poisson"]
-    return next((c for c in candidates if c.is_dir() and not check_course_poisson(c)), None)
+    return next((c for c in data_candidates("DIPNB_COURSE_POISSON_DIR", "course_poisson")
+                 if c.is_dir() and not check_course_poisson(c)), None)
 
 
 @pytest.fixture(scope="session")
 def course_poisson() -> Path:
     """Path of the course template's Poisson pairs (monolisa, water); skips the test when they are absent."""
-    path = course_poisson_source()
-    if path is None:
-        pytest.skip(
-            "the course's Poisson pairs were not found: set DIPNB_COURSE_POISSON_DIR to a folder holding monolisa/ "
-            "and water/ (or place them at ../shared/datasets/course_poisson, or run `make data`)"
-        )
-    return path
+    return found_or_skip(course_poisson_source(),
+                         "the course's Poisson pairs were not found: set DIPNB_COURSE_POISSON_DIR to a folder holding "
+                         "monolisa/ and water/ (or place them at ../shared/datasets/course_poisson, or run "
+                         "`make data`)")
 
 
 #: what a tiny dataset's pairs hold (:func:`write_split`)
@@ -136,3 +141,52 @@ def clone_case(source_shape: tuple[int, ...], target_shape: tuple[int, ...], pol
 
     src, tgt = random_pair(source_shape, target_shape, seed, **kw)
     return src, tgt, polygon_mask(polygon, tuple(source_shape[-2:]))
+
+
+@pytest.fixture(scope="module")
+def workdir(request) -> Iterator[Path]:
+    """A temporary folder for one test module (a browser test's JupyterLab and Chromium profile), removed after."""
+    d = Path(tempfile.mkdtemp(prefix=f"dipnb-{request.module.__name__.rpartition('.')[2]}-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+class _RouteHandler(BaseHTTPRequestHandler):
+    """GET answers ``server.routes[path]``: bytes, or ``(bytes, "cut")`` to promise them all, send half and hang up
+    (a cut transfer); 404 for any other path."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        route = self.server.routes.get(self.path)  # type: ignore[attr-defined]
+        if route is None:
+            self.send_error(404, "no such file")
+            return
+        body, mode = route if isinstance(route, tuple) else (route, "ok")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if mode == "cut":
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+        else:
+            self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:  # keep pytest output clean
+        pass
+
+
+@contextlib.contextmanager
+def http_server(routes: dict[str, bytes | tuple[bytes, str]] | None = None
+                ) -> Iterator[tuple[ThreadingHTTPServer, str]]:
+    """A local HTTP server for downloads (nothing is fetched from the internet): yields ``(httpd, base_url)``;
+    ``httpd.routes`` (``routes``, changeable while it runs) maps a path to what :class:`_RouteHandler` sends."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _RouteHandler)
+    httpd.routes = dict(routes or {})  # type: ignore[attr-defined]
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
