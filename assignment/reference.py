@@ -265,6 +265,17 @@ def _grads(params) -> torch.Tensor:
     return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
 
 
+def _same_up_to_scale(name: str, got: list[float], ref: list[float], grads: list[tuple[torch.Tensor, torch.Tensor]],
+                      value: str, wrt: str, hint: str) -> None:
+    """The answer's values are one positive multiple c of the reference's (any normalisation), and so are its
+    gradients (answer's, reference's) with respect to ``wrt``, within 1e-3 relative; ``hint`` ends the message."""
+    c = proportional(got, ref, f"{name}'s value ({value})")
+    for g, r in grads:
+        err = float((g - c * r).abs().max()) / max(float((c * r).abs().max()), 1e-12)
+        require(err < 1e-3, f"{name}: its gradient with respect to {wrt} differs from the reference's "
+                            f"(relative error {err:.2g}){hint}")
+
+
 def check_discriminator_loss(fn: Callable, seeds: list[int]) -> None:
     name = "discriminator_loss"
     got, ref, pairs = [], [], []
@@ -277,12 +288,9 @@ def check_discriminator_loss(fn: Callable, seeds: list[int]) -> None:
         r.backward()
         ref.append(float(r.detach()))
         pairs.append((gD, _grads(D.parameters())))
-    c = proportional(got, ref, f"{name}'s value (½[BCE(D(x, G(x)), 0) + BCE(D(x, y), 1)])")
-    for g, r in pairs:
-        err = float((g - c * r).abs().max()) / max(float((c * r).abs().max()), 1e-12)
-        require(err < 1e-3, f"{name}: its gradient with respect to D's parameters differs from the reference's "
-                            f"(relative error {err:.2g}); fake pairs (x, G(x)) are labelled 0, real pairs (x, y) 1, "
-                            "and D sees the input concatenated with the image on the channel axis.")
+    _same_up_to_scale(name, got, ref, pairs, "½[BCE(D(x, G(x)), 0) + BCE(D(x, y), 1)]", "D's parameters",
+                      "; fake pairs (x, G(x)) are labelled 0, real pairs (x, y) 1, and D sees the input concatenated "
+                      "with the image on the channel axis.")
 
 
 def check_generator_loss(fn: Callable, seeds: list[int], lambdas: list[float]) -> None:
@@ -297,9 +305,5 @@ def check_generator_loss(fn: Callable, seeds: list[int], lambdas: list[float]) -
         r.backward()
         ref.append(float(r.detach()))
         pairs.append((fake.grad.clone(), f2.grad.clone()))
-    c = proportional(got, ref, f"{name}'s value (BCE(D(x, G(x)), 1) + λ·mean|G(x) − y|)")
-    for g, r in pairs:
-        err = float((g - c * r).abs().max()) / max(float((c * r).abs().max()), 1e-12)
-        require(err < 1e-3, f"{name}: its gradient with respect to the fake image differs from the reference's "
-                            f"(relative error {err:.2g}): label the fake pairs 1 (non-saturating loss) and add "
-                            "λ times the mean absolute error.")
+    _same_up_to_scale(name, got, ref, pairs, "BCE(D(x, G(x)), 1) + λ·mean|G(x) − y|", "the fake image",
+                      ": label the fake pairs 1 (non-saturating loss) and add λ times the mean absolute error.")
