@@ -1,9 +1,12 @@
-"""Shared pieces of the browser tests: Debian's Chromium driven by Playwright (never a downloaded browser)."""
+"""Shared pieces of the browser tests: Debian's Chromium driven by Playwright (never a downloaded browser), the
+throw-away JupyterLab they drive, and the waits for its readiness. (Each test module's temporary folder is the
+``workdir`` fixture of ``tests/conftest.py``.)"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +14,10 @@ from typing import Any
 
 import pytest
 
+from labserver import LabServer
+
+#: screenshots, timings and the servers' logs of the browser tests
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser"
 CHROMIUM = Path(os.environ.get("DIPNB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -52,6 +59,28 @@ def chromium_page(profile_dir: Path, width: int = 1600, height: int = 1000) -> I
             yield page
         finally:
             context.close()
+
+
+def lab_env(**extra: str) -> dict[str, str]:
+    """The environment of a browser test's server and kernels: the ci profile (unless ``DIPNB_PROFILE`` names
+    another), one thread; ``extra`` adds or overrides variables."""
+    return {"DIPNB_PROFILE": os.environ.get("DIPNB_PROFILE", "ci"), "DIPNB_THREADS": "1", "OMP_NUM_THREADS": "1",
+            **extra}
+
+
+@contextlib.contextmanager
+def running_lab(root: Path, workdir: Path, log_name: str, env: dict[str, str] | None = None,
+                **kwargs: Any) -> Iterator[LabServer]:
+    """A started :class:`~labserver.LabServer` serving ``root`` (its own files under ``workdir``; ``kwargs`` go to
+    it), stopped on exit, its log kept as ``ARTIFACTS/log_name``."""
+    server = LabServer(root, workdir, env=lab_env() if env is None else env, **kwargs)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(server.log_path, ARTIFACTS / log_name)
 
 
 def kernel_ready(page: Any, lab: Any) -> bool:

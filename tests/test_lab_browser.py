@@ -12,23 +12,21 @@ error. Screenshots go to ``test-artifacts/browser/``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 from pathlib import Path
 
 import pytest
 
-from browser import chromium_page, kernel_ready, require_chromium, wait_kernel_ready, wait_until
+from browser import (ARTIFACTS, chromium_page, kernel_ready, lab_env, require_chromium, running_lab, wait_kernel_ready,
+                     wait_until)
 from labserver import KernelExec, LabServer
 
 ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
 START = "notebooks/00_getting_started.ipynb"
 CLUTTER = ["dipnb.egg-info", "test-artifacts", ".pytest_cache", "__pycache__"]
 VISIBLE = ["notebooks", "figures", "data", "report"]
@@ -48,13 +46,6 @@ def committed_files() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def workdir():
-    d = Path(tempfile.mkdtemp(prefix="dipnb-lab-"))
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
 def clone(workdir) -> Path:
     """A fresh-clone copy of the workbook with a used checkout's clutter; the real notebooks are never touched."""
     root = workdir / "dipnb"
@@ -71,16 +62,9 @@ def clone(workdir) -> Path:
 
 @pytest.fixture(scope="module")
 def lab(clone, workdir):
-    env = {"DIPNB_PROFILE": "ci", "DIPNB_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "DIPNB_FIGURES": str(ARTIFACTS / "figures")}
-    server = LabServer(clone, workdir / "server", env=env, as_make_lab=True)
-    server.start()
-    try:
+    env = lab_env(DIPNB_PROFILE="ci", DIPNB_FIGURES=str(ARTIFACTS / "figures"))  # notebook 00 at the ci profile
+    with running_lab(clone, workdir / "server", "make_lab.log", env, as_make_lab=True) as server:
         yield server
-    finally:
-        server.stop()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(server.log_path, ARTIFACTS / "make_lab.log")
 
 
 def printed_url(lab: LabServer) -> str:

@@ -18,8 +18,9 @@ import torch
 from dipnb.assignment.public_common import (PACKAGE_DIR, Fail, forbid_dipnb_calls, require, require_callable,  # noqa: F401
                                             scalar)
 from dipnb.assignment.public_nets import (CONV1, FullyConvNetwork, SpyAdam, SpyCriterion, TinyNet,  # noqa: F401
-                                          check_fcn, discriminator_loss, gan_case, generator_loss, proportional,
-                                          tiny_loader, train_one_epoch, validate)
+                                          check_fcn, discriminator_loss, discriminator_loss_step, gan_case,
+                                          generator_loss, generator_loss_step, proportional, tiny_loader,
+                                          train_one_epoch, validate)
 from dipnb.poisson.operators import DIRECTIONS  # up, down, left, right: the order of the field's first axis
 from dipnb.poisson.outline import MASK_TOLERANCE  # noqa: F401
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 import numpy as np
@@ -236,21 +237,51 @@ def proportional(got: list[float], ref: list[float], what: str, rtol: float = 1e
     return c
 
 
+def _answer_guard(name: str, guard: bool) -> contextlib.AbstractContextManager:
+    """:func:`forbid_dipnb_calls` around the answer's call, or nothing where the caller guards a whole check."""
+    return forbid_dipnb_calls(name) if guard else contextlib.nullcontext()
+
+
+def discriminator_loss_step(fn: Callable, seed: int, guard: bool = True
+                            ) -> tuple[float, nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``fn(D, x, y, G(x))`` on :func:`gan_case` (``seed``), back-propagated, checked for what every
+    discriminator loss must do: a scalar with a gradient for D's parameters and none for G's (the fake image is
+    detached). ``guard``: the call runs under :func:`forbid_dipnb_calls` (the public check; the hidden test guards
+    its whole check instead). Returns the loss's value and (D, x, y, fake), D's ``.grad`` filled by the answer."""
+    name = "discriminator_loss"
+    G, D, x, y = gan_case(seed)
+    fake = G(x)
+    with _answer_guard(name, guard):
+        loss = scalar(fn(D, x, y, fake), name)
+    require(loss.requires_grad, f"{name}: the loss has no gradient with respect to D's parameters.")
+    loss.backward()
+    leaked = [p for p in G.parameters() if p.grad is not None and float(p.grad.abs().sum()) > 0]
+    require(not leaked, f"{name}: gradients flow into the generator — detach the fake image "
+                        "(fake.detach()) before giving it to D in the discriminator's loss.")
+    return float(loss.detach()), D, x, y, fake
+
+
+def generator_loss_step(fn: Callable, D: nn.Module, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor,
+                        lambda_l1: float, guard: bool = True) -> float:
+    """``fn(D, x, y, fake, lambda_l1)`` back-propagated (``fake.grad`` cleared first), checked for what every
+    generator loss must do: a scalar whose gradient reaches the fake image (it is not detached). ``guard`` as in
+    :func:`discriminator_loss_step`. Returns the loss's value; ``fake.grad`` holds its gradient."""
+    name = "generator_loss"
+    with _answer_guard(name, guard):
+        loss = scalar(fn(D, x, y, fake, lambda_l1), name)
+    require(loss.requires_grad, f"{name}: the loss has no gradient — do not detach the fake image here: "
+                                "the generator learns through D(x, G(x)).")
+    fake.grad = None
+    loss.backward()
+    require(fake.grad is not None and float(fake.grad.abs().sum()) > 0,
+            f"{name}: no gradient reaches the fake image; do not detach it in the generator's loss.")
+    return float(loss.detach())
+
+
 def discriminator_loss(fn: Callable) -> None:
     name = "discriminator_loss"
     require_callable(fn, name)
-    got = []
-    for s in (0, 1):
-        G, D, x, y = gan_case(s)
-        fake = G(x)
-        with forbid_dipnb_calls(name):
-            loss = scalar(fn(D, x, y, fake), name)
-        require(loss.requires_grad, f"{name}: the loss has no gradient with respect to D's parameters.")
-        loss.backward()
-        leaked = [p for p in G.parameters() if p.grad is not None and float(p.grad.abs().sum()) > 0]
-        require(not leaked, f"{name}: gradients flow into the generator — detach the fake image "
-                            "(fake.detach()) before giving it to D in the discriminator's loss.")
-        got.append(float(loss.detach()))
+    got = [discriminator_loss_step(fn, s)[0] for s in (0, 1)]
     proportional(got, [_D_LOSS[0], _D_LOSS[1]], f"{name}'s value (½[BCE(D(x, G(x)), 0) + BCE(D(x, y), 1)]); fake "
                  "pairs (x, G(x)) are labelled 0, real pairs (x, y) 1, and D sees x concatenated with the image "
                  "on the channel axis —")
@@ -264,17 +295,7 @@ def generator_loss(fn: Callable) -> None:
     for s, (l1, l2) in ((0, (100.0, 10.0)), (1, (1.0, 50.0))):
         G, D, x, y = gan_case(s)
         fake = G(x).detach().requires_grad_(True)
-        values = []
-        for lam in (l1, l2):
-            with forbid_dipnb_calls(name):
-                loss = scalar(fn(D, x, y, fake, lam), name)
-            require(loss.requires_grad, f"{name}: the loss has no gradient — do not detach the fake image here: "
-                                        "the generator learns through D(x, G(x)).")
-            fake.grad = None
-            loss.backward()
-            require(fake.grad is not None and float(fake.grad.abs().sum()) > 0,
-                    f"{name}: no gradient reaches the fake image; do not detach it in the generator's loss.")
-            values.append(float(loss.detach()))
+        values = [generator_loss_step(fn, D, x, y, fake, lam) for lam in (l1, l2)]
         l1_term = float((fake.detach() - y).abs().mean())
         require(abs(values[0] - values[1]) > 1e-6 * max(abs(values[0]), 1),
                 f"{name} gave the same value for lambda_l1={l1:g} and {l2:g}: weight the L1 term by the "

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from dipnb.pix2pix.nets import FCN, UNetGenerator, unwrap
 from dipnb.pix2pix.nets.util import generator_mode
 from dipnb.pix2pix.scoring import SEGMENTER_FORMAT
 from dipnb.pix2pix.tasks import build_generator
+from dipnb.undo import ChangeListeners, UndoStack
 
 __all__ = ["PRECISIONS", "LabelMapState", "PainterGeneratorError", "PhotoRenderer", "class_index", "painter_generator"]
 
@@ -75,7 +76,7 @@ def _finite(v: Any, what: str) -> float:
     return f
 
 
-class LabelMapState:
+class LabelMapState(ChangeListeners):
     """An editable H×W facades label map with undo/redo.
 
     Parameters
@@ -84,8 +85,10 @@ class LabelMapState:
     fill: the class every pixel starts as (default ``"background"``).
     max_history: how many edits :meth:`undo` can take back.
 
-    Every change calls the listeners of :meth:`on_change` with ``what = "map"`` (or ``"message"``) and leaves a
-    human-readable :attr:`message`. :attr:`version` counts the changes of the map (views redraw when it moves).
+    Every change calls the listeners of :meth:`on_change` with ``what = "map"`` (an edit, undo or redo),
+    ``"stroke"`` (a brush stroke under way) or ``"message"``, and leaves a human-readable :attr:`message`.
+    :attr:`version` counts the changes of the map (views redraw when it moves). The listeners and the undo steps
+    are :mod:`dipnb.undo`'s.
     """
 
     def __init__(self, shape: int | Sequence[int], fill: int | str = "background", max_history: int = 200) -> None:
@@ -97,34 +100,14 @@ class LabelMapState:
             raise TypeError(f"shape must be (H, W) or one int, got {shape!r}") from None
         if not (2 <= h <= 4096 and 2 <= w <= 4096):
             raise ValueError(f"a label map must be 2..4096 pixels on each side, got {h}×{w}")
-        if int(max_history) < 1:
-            raise ValueError(f"max_history must be >= 1, got {max_history}")
+        self._edits: UndoStack[np.ndarray] = UndoStack(max_history)
+        super().__init__()
         self.shape = (h, w)
         self.fill = class_index(fill)
-        self.max_history = int(max_history)
         self._map = np.full((h, w), self.fill, dtype=np.uint8)
-        self._undo: list[tuple[str, np.ndarray]] = []
-        self._redo: list[tuple[str, np.ndarray]] = []
         self._stroke: tuple[np.ndarray, int, float, Point] | None = None
         self.version = 0
         self.message = "Pick a class and a tool, then draw on the label map."
-        self._listeners: list[Callable[[LabelMapState, str], None]] = []
-
-    # observers -----------------------------------------------------------------------------------
-    def on_change(self, callback: Callable[["LabelMapState", str], None], remove: bool = False) -> None:
-        """Call ``callback(state, what)`` after every change; ``what`` is ``"map"`` or ``"message"``."""
-        if remove:
-            self._listeners.remove(callback)
-        else:
-            self._listeners.append(callback)
-
-    def say(self, message: str) -> None:
-        self.message = message
-        self._notify("message")
-
-    def _notify(self, what: str) -> None:
-        for cb in list(self._listeners):
-            cb(self, what)
 
     # read-only views -----------------------------------------------------------------------------
     @property
@@ -133,17 +116,22 @@ class LabelMapState:
         return self._map.copy()
 
     @property
+    def max_history(self) -> int:
+        """How many edits :meth:`undo` can take back."""
+        return self._edits.max_history
+
+    @property
     def can_undo(self) -> bool:
-        return bool(self._undo)
+        return self._edits.can_undo
 
     @property
     def can_redo(self) -> bool:
-        return bool(self._redo)
+        return self._edits.can_redo
 
     @property
     def history(self) -> list[str]:
         """What :meth:`undo` would take back, oldest first (``"rectangle window"``, ``"brush door"``, …)."""
-        return [name for name, _ in self._undo]
+        return self._edits.names
 
     def counts(self) -> dict[str, int]:
         """Pixels per class (classes that occur)."""
@@ -159,8 +147,8 @@ class LabelMapState:
         return to_model_tensor(self.rgb()).unsqueeze(0)
 
     def __repr__(self) -> str:
-        return (f"LabelMapState({self.shape[0]}×{self.shape[1]}, {len(self._undo)} edits to undo, "
-                f"{len(self._redo)} to redo, classes {self.counts()})")
+        return (f"LabelMapState({self.shape[0]}×{self.shape[1]}, {len(self._edits)} edits to undo, "
+                f"{self._edits.n_redo} to redo, classes {self.counts()})")
 
     # editing -------------------------------------------------------------------------------------
     def _commit(self, name: str, before: np.ndarray, message: str) -> bool:
@@ -168,9 +156,7 @@ class LabelMapState:
         if np.array_equal(before, self._map):
             self.say(f"{name}: no pixel changed.")
             return False
-        self._undo.append((name, before))
-        del self._undo[:-self.max_history]
-        self._redo.clear()
+        self._edits.record(name, before)
         self.version += 1
         self.message = message
         self._notify("map")
@@ -303,11 +289,10 @@ class LabelMapState:
         """Take back the last edit (False: nothing to undo)."""
         if self._stroke is not None:
             self.end_stroke()
-        if not self._undo:
+        if not self._edits.can_undo:
             self.say("Nothing to undo.")
             return False
-        name, before = self._undo.pop()
-        self._redo.append((name, self._map.copy()))
+        name, before = self._edits.undo(self._map.copy())
         self._map[:] = before
         self.version += 1
         self.message = f"Undid {name}."
@@ -316,11 +301,10 @@ class LabelMapState:
 
     def redo(self) -> bool:
         """Redo the last undone edit (False: nothing to redo)."""
-        if not self._redo:
+        if not self._edits.can_redo:
             self.say("Nothing to redo.")
             return False
-        name, after = self._redo.pop()
-        self._undo.append((name, self._map.copy()))
+        name, after = self._edits.redo(self._map.copy())
         self._map[:] = after
         self.version += 1
         self.message = f"Redid {name}."

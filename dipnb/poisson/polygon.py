@@ -24,6 +24,7 @@ import torch
 from dipnb.images import check_pixel_budget
 from dipnb.poisson.mask import placed_mask, polygon_mask
 from dipnb.poisson.operators import bounding_box
+from dipnb.undo import ChangeListeners
 
 Point = tuple[float, float]
 
@@ -103,7 +104,7 @@ def _check_shape(shape: Any, name: str) -> tuple[int, int]:
     return h, w
 
 
-class PolygonState:
+class PolygonState(ChangeListeners):
     """Polygon vertices on the source, open/closed flag, and the clamped offset on the target.
 
     Parameters
@@ -116,13 +117,15 @@ class PolygonState:
         A click within this many *source pixels* of the first vertex closes the polygon (views set it from
         their display scale so that it is a constant number of screen pixels).
 
-    Every change calls the listeners registered with :meth:`on_change` and leaves a human-readable
-    :attr:`message` saying what happened (views show it).
+    Every change calls the listeners registered with :meth:`on_change` with ``what = "points"`` (vertices,
+    closing), ``"offset"`` (the placement) or ``"message"``, and leaves a human-readable :attr:`message` saying
+    what happened (views show it); the listeners are :mod:`dipnb.undo`'s.
     """
 
     def __init__(self, source_shape: Sequence[int], target_shape: Sequence[int] | None = None,
                  margin: int = 1, snap_radius: float = 3.0,
                  rasterise: Callable[[np.ndarray, int, int], Any] | None = None) -> None:
+        super().__init__()
         self.source_shape = _check_shape(source_shape, "source_shape")
         self.target_shape = _check_shape(source_shape if target_shape is None else target_shape, "target_shape")
         if int(margin) < 0:
@@ -141,26 +144,6 @@ class PolygonState:
         self.clamped = False
         self.message = "Click on the source image to add vertices."
         self._mask: torch.Tensor | None = None
-        self._listeners: list[Callable[[PolygonState, str], None]] = []
-
-    # ---------------------------------------------------------------------------------------------
-    # observers
-    # ---------------------------------------------------------------------------------------------
-    def on_change(self, callback: Callable[["PolygonState", str], None], remove: bool = False) -> None:
-        """Call ``callback(state, what)`` after every change; ``what`` is ``"points"`` or ``"offset"``."""
-        if remove:
-            self._listeners.remove(callback)
-        else:
-            self._listeners.append(callback)
-
-    def say(self, message: str) -> None:
-        """Set :attr:`message` (a hint for the user) and tell the listeners (``what = "message"``)."""
-        self.message = message
-        self._notify("message")
-
-    def _notify(self, what: str) -> None:
-        for cb in list(self._listeners):
-            cb(self, what)
 
     # ---------------------------------------------------------------------------------------------
     # read-only views
@@ -211,9 +194,8 @@ class PolygonState:
         """
         x, y = _finite_pair(x, y, "vertex")
         if self.closed:
-            self.message = ("The polygon is closed, so this click added nothing. Press Undo to reopen it "
-                            "or Reset to start a new one.")
-            self._notify("message")
+            self.say("The polygon is closed, so this click added nothing. Press Undo to reopen it "
+                     "or Reset to start a new one.")
             return "ignored"
         if len(self._points) >= 3:
             x0, y0 = self._points[0]
@@ -221,14 +203,12 @@ class PolygonState:
                 try:
                     self.close()
                 except ValueError as err:
-                    self.message = f"Could not close the polygon: {err}"
-                    self._notify("message")
+                    self.say(f"Could not close the polygon: {err}")
                     return "ignored"
                 return "closed"
         (x, y), moved = self._clip_to_source(x, y)
         if self._points and self._points[-1] == (x, y):
-            self.message = "That click repeats the last vertex; nothing was added."
-            self._notify("message")
+            self.say("That click repeats the last vertex; nothing was added.")
             return "ignored"
         self._points.append((x, y))
         self._mask = None
@@ -254,8 +234,7 @@ class PolygonState:
             self._notify("points")
             return "reopened"
         if not self._points:
-            self.message = "Nothing to undo."
-            self._notify("message")
+            self.say("Nothing to undo.")
             return "ignored"
         x, y = self._points.pop()
         self._mask = None

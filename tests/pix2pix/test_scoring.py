@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
 from dipnb.config import TrainConfig
 from dipnb.pix2pix import scoring as ev
 from dipnb.pix2pix.facades import FACADES_PALETTE
-from dipnb.pix2pix.data.synthetic import synthetic_classes, synthetic_pair
+from dipnb.pix2pix.data.synthetic import synthetic_classes
+
+from conftest import make_pairs  # noqa: E402  (tests/conftest.py: the shared tiny dataset)
 
 
 def label_maps(n: int, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,13 +70,9 @@ def test_score_translators_rows() -> None:
     assert table.count("\n") == 4 and "| real photos |" in table
 
 
-def write_tiny_dataset(root: Path, n_train: int = 8, n_val: int = 4, size: int = 64) -> Path:
-    for split, n in (("train", n_train), ("val", n_val)):
-        (root / split).mkdir(parents=True)
-        for i in range(n):
-            photo, lab = synthetic_pair(0, i, size, split)
-            Image.fromarray(np.concatenate([photo, lab], 1)).save(root / split / f"{i + 1}.png")
-    return root
+def write_tiny_dataset(root: Path) -> Path:
+    """Photos and their label maps at 64² (8 train, 4 val pairs): what the FCN-score segmenter learns from."""
+    return make_pairs(root, n_train=8, n_val=4, size=64, content="labels")
 
 
 def test_missing_segmenter_says_how_to_train_it(tmp_path, monkeypatch) -> None:

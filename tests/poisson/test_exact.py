@@ -11,17 +11,14 @@ from dipnb.poisson import polygon_mask, seamless_clone
 
 pytest.importorskip("scipy")
 from poisson_reference import reference_clone  # noqa: E402  (tests/poisson/poisson_reference.py)
+from conftest import random_pair  # noqa: E402  (tests/conftest.py: the shared test images)
 
 TOL_F32 = 0.05 / 255  # the accuracy target, in [0, 1] units
 TOL_F64 = 1e-9
 
 
 def _images(seed=0, c=3, hs=30, ws=40, ht=36, wt=34):
-    g = torch.Generator().manual_seed(seed)
-    src = torch.rand(c, hs, ws, generator=g)
-    tgt = torch.rand(c, ht, wt, generator=g)
-    # smooth-ish images so that mixed mode picks from both
-    return src, tgt
+    return random_pair((c, hs, ws), (c, ht, wt), seed)
 
 
 POLY = [(2, 1), (25, 3), (30, 25), (18, 14), (5, 28)]

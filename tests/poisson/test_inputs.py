@@ -7,16 +7,14 @@ import pytest
 import torch
 
 import dipnb.images as images
-from dipnb.poisson import polygon_mask, seamless_clone
+from dipnb.poisson import seamless_clone
+
+from conftest import clone_case  # noqa: E402  (tests/conftest.py: the shared test images)
 
 
 @pytest.fixture
 def imgs():
-    g = torch.Generator().manual_seed(0)
-    src = torch.rand(3, 20, 24, generator=g)
-    tgt = torch.rand(3, 22, 26, generator=g)
-    m = polygon_mask([(3, 3), (18, 4), (15, 16), (4, 15)], (20, 24))
-    return src, tgt, m
+    return clone_case((3, 20, 24), (3, 22, 26), [(3, 3), (18, 4), (15, 16), (4, 15)])
 
 
 def test_empty_mask(imgs):

@@ -23,14 +23,12 @@ from dipnb.poisson import (REGISTRY, ConvergenceWarning, NotConvergedError, Poly
                            color_change, illumination_change, polygon_mask, seamless_clone, seamless_tile, solve,
                            texture_flatten)
 
+from conftest import clone_case  # noqa: E402  (tests/conftest.py: the shared test images)
+
 
 @pytest.fixture
 def imgs():
-    g = torch.Generator().manual_seed(0)
-    src = torch.rand(3, 40, 44, generator=g)
-    tgt = torch.rand(3, 42, 46, generator=g)
-    m = polygon_mask([(3, 3), (38, 5), (35, 36), (4, 33)], (40, 44))
-    return src, tgt, m
+    return clone_case((3, 40, 44), (3, 42, 46), [(3, 3), (38, 5), (35, 36), (4, 33)])
 
 
 def _rect(h=40, w=44):

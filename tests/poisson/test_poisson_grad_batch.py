@@ -10,17 +10,16 @@ from dipnb.poisson import polygon_mask, seamless_clone, solve
 from dipnb.poisson.guidance import build_system, crop_with_margin
 from dipnb.poisson.mask import place_mask
 
+from conftest import clone_case  # noqa: E402  (tests/conftest.py: the shared test images)
+
 POLY = [(2, 1), (12, 2), (14, 12), (8, 7), (2, 13)]
 TINY = [(1, 1), (8, 1), (9, 8), (5, 5), (1, 9)]
 TOL_BATCH = 0.01 / 255
 
 
 def _small(seed=0, dtype=torch.float64, n=None):
-    g = torch.Generator().manual_seed(seed)
     lead = () if n is None else (n,)
-    src = torch.rand(*lead, 3, 15, 16, generator=g, dtype=torch.float64).to(dtype)
-    tgt = torch.rand(*lead, 3, 17, 18, generator=g, dtype=torch.float64).to(dtype)
-    return src, tgt, polygon_mask(POLY, (15, 16))
+    return clone_case((*lead, 3, 15, 16), (*lead, 3, 17, 18), POLY, seed, dtype=dtype, draw_dtype=torch.float64)
 
 
 @pytest.mark.parametrize("mode", ["import", "mixed", "monochrome"])

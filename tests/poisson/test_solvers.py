@@ -10,14 +10,13 @@ from dipnb.poisson.solvers.adam import energy_and_gradient, multiscale_expand, m
 from dipnb.poisson.solvers.dst import dst1
 from dipnb.poisson.solvers.mgpcg import MGPreconditioner, prolong, restrict
 
+from conftest import clone_case  # noqa: E402  (tests/conftest.py: the shared test images)
+
 POLY = [(2, 1), (25, 3), (30, 25), (18, 14), (5, 28)]
 
 
 def _problem(seed=0, dtype=torch.float32):
-    g = torch.Generator().manual_seed(seed)
-    src = torch.rand(3, 30, 40, generator=g, dtype=torch.float64).to(dtype)
-    tgt = torch.rand(3, 36, 34, generator=g, dtype=torch.float64).to(dtype)
-    return src, tgt, polygon_mask(POLY, (30, 40))
+    return clone_case((3, 30, 40), (3, 36, 34), POLY, seed, dtype=dtype, draw_dtype=torch.float64)
 
 
 def test_callback_contract_and_early_stop():

@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from browser import chromium_page, open_notebook, require_chromium, run_all, wait_until
-from labserver import KernelExec, LabServer
+from browser import ARTIFACTS, chromium_page, lab_env, open_notebook, require_chromium, run_all, running_lab, wait_until
+from labserver import KernelExec
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "02_polygon_drawing.ipynb"
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 require_chromium()
 
@@ -61,27 +58,13 @@ JS_ARM_LATENCY = """(el) => {
 
 
 @pytest.fixture(scope="module")
-def workdir():
-    d = Path(tempfile.mkdtemp(prefix="dipnb-browser-"))
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
 def lab(workdir):
     root = workdir / "root"
     root.mkdir()
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)  # the committed notebook is never touched
-    env = {"DIPNB_PROFILE": os.environ.get("DIPNB_PROFILE", "ci"), "DIPNB_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "DIPNB_FIGURES": str(ARTIFACTS / "figures")}
-    server = LabServer(root, workdir / "lab", env=env)
-    server.start()
-    try:
+    env = lab_env(DIPNB_FIGURES=str(ARTIFACTS / "figures"))
+    with running_lab(root, workdir / "lab", "jupyterlab.log", env) as server:
         yield server
-    finally:
-        server.stop()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(server.log_path, ARTIFACTS / "jupyterlab.log")
 
 
 @pytest.fixture(scope="module")

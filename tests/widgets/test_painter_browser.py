@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -23,11 +20,9 @@ import pytest
 
 from dipnb.pix2pix.facades import FACADES_CLASSES, FACADES_PALETTE
 
-from browser import chromium_page, open_notebook_and_run_all, require_chromium, wait_until
-from labserver import KernelExec, LabServer
+from browser import ARTIFACTS, chromium_page, open_notebook_and_run_all, require_chromium, running_lab, wait_until
+from labserver import KernelExec
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
 NB_NAME = "painter.ipynb"
 SIZE = int(os.environ.get("DIPNB_PAINTER_SIZE", "32"))  # with DIPNB_PAINTER_RUN: that run's size
 ZOOM = max(1, 320 // SIZE)
@@ -51,13 +46,6 @@ JS_SUM = """(el) => { const d = el.getContext('2d').getImageData(0, 0, el.width,
 
 
 @pytest.fixture(scope="module")
-def workdir():
-    d = Path(tempfile.mkdtemp(prefix="dipnb-painter-"))
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
 def lab(workdir):
     root = workdir / "root"
     root.mkdir()
@@ -65,15 +53,8 @@ def lab(workdir):
     nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / NB_NAME)
-    env = {"DIPNB_PROFILE": os.environ.get("DIPNB_PROFILE", "ci"), "DIPNB_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    server = LabServer(root, workdir / "lab", env=env)
-    server.start()
-    try:
+    with running_lab(root, workdir / "lab", "painter-jupyterlab.log") as server:
         yield server
-    finally:
-        server.stop()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(server.log_path, ARTIFACTS / "painter-jupyterlab.log")
 
 
 def test_painter_browser_three_rectangles_undo_pixel_exact(lab, workdir):

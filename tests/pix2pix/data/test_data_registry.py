@@ -9,8 +9,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,32 +20,16 @@ from dipnb.pix2pix.data.synthetic import make_synthetic_facades
 from dipnb.pix2pix.engine import load_checkpoint
 from dipnb.poisson.examples import COURSE_PAIRS, check_course_poisson
 
+from conftest import http_server  # noqa: E402  (tests/conftest.py: the local HTTP server)
+
 ROOT = Path(__file__).resolve().parents[3]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
-        body = self.server.routes.get(self.path)  # type: ignore[attr-defined]
-        if body is None:
-            self.send_error(404, "no such file")
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.routes = {}  # type: ignore[attr-defined]
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    """``(httpd, base_url)``: tests put what it serves in ``httpd.routes``."""
+    with http_server() as served:
+        yield served
 
 
 def pix2pix_archive(tmp: Path, name: str, n_train: int = 6, n_val: int = 3, seed: int = 0) -> bytes:

@@ -11,14 +11,12 @@ import gzip
 import hashlib
 import io
 import json
-import socket
 import tarfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from conftest import http_server  # noqa: E402  (tests/conftest.py: the local HTTP server)
 from labserver import free_port
 
 from dipnb.data import main as data_cli
@@ -87,44 +85,12 @@ def manifest(source) -> dict:
             "splits": {"train": {"count": N_TRAIN}, "val": {"count": N_VAL}}, "files": files}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
-        route = self.server.routes.get(self.path)  # type: ignore[attr-defined]
-        if route is None:
-            self.send_error(404, "no such file")
-            return
-        body, mode = route
-        self.send_response(200)
-        self.send_header("Content-Type", "application/gzip")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if mode == "cut":  # promise the whole body, send half, hang up
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-        else:
-            self.wfile.write(body)
-
-    def log_message(self, *args) -> None:  # keep pytest output clean
-        pass
-
-
 @pytest.fixture(scope="module")
 def server(archives):
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.routes = {  # type: ignore[attr-defined]
-        "/ok/facades.tar.gz": (archives["good"], "ok"),
-        "/cut/facades.tar.gz": (archives["good"], "cut"),
-        "/member/facades.tar.gz": (archives["bad_member"], "ok"),
-        "/gzip/facades.tar.gz": (archives["bad_gzip"], "ok"),
-    }
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield base
-    httpd.shutdown()
-    httpd.server_close()
+    routes = {"/ok/facades.tar.gz": archives["good"], "/cut/facades.tar.gz": (archives["good"], "cut"),
+              "/member/facades.tar.gz": archives["bad_member"], "/gzip/facades.tar.gz": archives["bad_gzip"]}
+    with http_server(routes) as (_, base):
+        yield base
 
 
 @pytest.fixture

@@ -14,24 +14,12 @@ from dipnb.pix2pix.data.pairs import load_size
 from dipnb.pix2pix.data.synthetic import make_synthetic_facades
 from dipnb.pix2pix.facades import FACADES_CLASSES, FACADES_PALETTE
 
+from conftest import write_split  # noqa: E402  (tests/conftest.py: the shared tiny dataset)
+
 
 # --------------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------------
-def write_pairs(folder: Path, n: int, h: int = 40, seed: int = 0, same: bool = False) -> list[np.ndarray]:
-    """Write n random A|B JPEG-free (PNG, exact) pairs of height h; returns the arrays."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        a = rng.integers(0, 256, (h, h, 3), dtype=np.uint8)
-        b = a.copy() if same else rng.integers(0, 256, (h, h, 3), dtype=np.uint8)
-        pair = np.concatenate([a, b], axis=1)
-        Image.fromarray(pair).save(folder / f"{i + 1}.png")
-        out.append(pair)
-    return out
-
-
 @pytest.fixture(scope="module")
 def tiny_synthetic(tmp_path_factory) -> Path:
     return make_synthetic_facades(tmp_path_factory.mktemp("syn") / "synthetic", n_train=6, n_val=3, n_test=0,
@@ -93,8 +81,8 @@ def test_palette_matches_real_label_maps(real_facades):
 # the dataset
 # --------------------------------------------------------------------------------------------------
 def test_dataset_tensors_and_directions(tmp_path):
-    pairs = write_pairs(tmp_path / "train", 3, h=32)
-    write_pairs(tmp_path / "val", 2, h=32)
+    write_split(tmp_path, "train", 3, 32, "noise")
+    pairs = write_split(tmp_path, "val", 2, 32, "noise")
     ab = PairedImageDataset(tmp_path, "val", "AtoB", size=32)
     ba = PairedImageDataset(tmp_path, "val", "BtoA", size=32)
     assert not ab.augment and ab.in_memory and len(ab) == 2 and ab.files[0].name == "1.png"
@@ -111,7 +99,7 @@ def test_dataset_tensors_and_directions(tmp_path):
 
 
 def test_augmentation_same_for_input_and_target(tmp_path):
-    write_pairs(tmp_path / "train", 4, h=48, same=True)
+    write_split(tmp_path, "train", 4, 48, "same")
     ds = PairedImageDataset(tmp_path, "train", size=32)
     assert ds.side == load_size(32) == 36
     for epoch in range(3):
@@ -122,7 +110,7 @@ def test_augmentation_same_for_input_and_target(tmp_path):
 
 
 def test_augmentation_deterministic_in_seed_epoch_index(tmp_path):
-    write_pairs(tmp_path / "train", 5, h=48)
+    write_split(tmp_path, "train", 5, 48, "noise")
     ds = PairedImageDataset(tmp_path, "train", size=32, seed=3)
     ds.set_epoch(2)
     forward = [ds[i][0] for i in range(5)]
@@ -145,7 +133,7 @@ def test_augmentation_deterministic_in_seed_epoch_index(tmp_path):
 
 
 def test_dataloader_workers_see_same_items(tmp_path):
-    write_pairs(tmp_path / "train", 4, h=40)
+    write_split(tmp_path, "train", 4, 40, "noise")
     ds = PairedImageDataset(tmp_path, "train", size=32)
     ds.set_epoch(5)
     expected = torch.stack([ds[i][0] for i in range(4)])
@@ -210,7 +198,7 @@ def test_root_is_a_file(tmp_path):
 @pytest.mark.parametrize("in_memory", [True, False])
 def test_bad_files_reported_together_at_construction(tmp_path, in_memory):
     folder = tmp_path / "train"
-    write_pairs(folder, 3, h=32)
+    write_split(tmp_path, "train", 3, 32, "noise")
     (folder / "4.jpg").write_text("this is not an image")
     good = np.random.default_rng(1).integers(0, 256, (32, 64, 3), dtype=np.uint8)
     Image.fromarray(good).save(folder / "5.jpg", quality=90)

@@ -22,6 +22,8 @@ from dipnb.pix2pix import anchor as anchor_module
 from dipnb.config import TrainConfig, lr_factor
 from dipnb.pix2pix.nets import PatchGAN, UNetGenerator, init_weights
 
+from conftest import make_pairs  # noqa: E402  (tests/conftest.py: the shared tiny dataset)
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -179,25 +181,11 @@ def test_check_state_rejects_generator_discriminator_mismatch() -> None:
         task.check_state({"G": other_g, "D": good["D"]})
 
 
-def _tiny_dataset(root: Path, n: int = 4, size: int = 32) -> Path:
-    import numpy as np
-    from PIL import Image
-
-    from dipnb.pix2pix.data.synthetic import synthetic_pair
-
-    for split in ("train", "val"):
-        (root / split).mkdir(parents=True)
-        for i in range(n):
-            photo, lab = synthetic_pair(0, i, size, split)
-            Image.fromarray(np.concatenate([photo, lab], 1)).save(root / split / f"{i + 1}.png")
-    return root
-
-
 @pytest.mark.slow
 def test_resume_refuses_a_checkpoint_whose_D_or_G_does_not_fit(tmp_path) -> None:
     from dipnb.pix2pix.engine import CheckpointError, Trainer, load_checkpoint
 
-    data = _tiny_dataset(tmp_path / "data")
+    data = make_pairs(tmp_path / "data", n_train=4, n_val=4, content="labels")
     cfg = small_config(data=str(data), direction="BtoA", epochs=1, decay_epochs=0, max_steps=1, sample_every=1)
     out = tmp_path / "run"
     Trainer(cfg, out, plot=False, progress=False, verbose=False).fit()
