@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from train_throughput import find_data  # the same data lookup as the training benchmark (same folder)
 
-from dipnb.pix2pix.data import PairedImageDataset
+from dipnb.pix2pix.datasets import PairedImageDataset
 
 
 def pairs_per_second(ds: PairedImageDataset, batch_size: int, epochs: int = 1) -> float:

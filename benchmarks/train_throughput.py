@@ -64,7 +64,7 @@ def find_data(arg: str | None) -> Path:
     for c in ([Path(env)] if env else []) + [ROOT.parent / "shared" / "datasets" / "facades"]:
         if (c / "train").is_dir():
             return c
-    from dipnb.pix2pix.data.registry import resolve_dataset
+    from dipnb.pix2pix.datasets.registry import resolve_dataset
 
     return resolve_dataset("facades")
 

@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 
 from dipnb.config import data_dir
-from dipnb.pix2pix.data.download import DownloadError, check_facades, check_location, install_files
-from dipnb.pix2pix.data.registry import PIX2PIX_DATASETS, dataset_summary, download_dataset
-from dipnb.pix2pix.data.synthetic import make_synthetic_facades
+from dipnb.pix2pix.datasets.download import DownloadError, check_facades, check_location, install_files
+from dipnb.pix2pix.datasets.registry import PIX2PIX_DATASETS, dataset_summary, download_dataset
+from dipnb.pix2pix.datasets.synthetic import make_synthetic_facades
 from dipnb.poisson.examples import (COURSE_COMMIT, COURSE_PAIRS, COURSE_POISSON_URL, check_course_poisson)
 
 COURSE = "course_poisson"

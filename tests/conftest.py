@@ -96,7 +96,7 @@ def write_split(root: Path, split: str, n: int, size: int = 32, content: str = "
     pairs = []
     for i in range(n):
         if content == "labels":
-            from dipnb.pix2pix.data.synthetic import synthetic_pair
+            from dipnb.pix2pix.datasets.synthetic import synthetic_pair
 
             a, b = synthetic_pair(0, i, size, split)
         elif content == "colour":

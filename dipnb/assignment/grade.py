@@ -366,7 +366,7 @@ def _repository_walls() -> list[Path]:
 
 def _prepare_data() -> None:
     """The offline dataset is generated on first use: generate it here, as the walls forbid it in a notebook."""
-    from dipnb.pix2pix.data.registry import resolve_dataset
+    from dipnb.pix2pix.datasets.registry import resolve_dataset
 
     try:
         resolve_dataset("facades", verbose=False)

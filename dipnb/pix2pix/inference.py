@@ -32,7 +32,7 @@ from PIL import Image
 from torch import nn
 
 from dipnb.images import decode_rgb, from_model_range, to_tensor, to_uint8
-from dipnb.pix2pix.data.pairs import to_model_tensor, to_uint8_image
+from dipnb.pix2pix.datasets.pairs import to_model_tensor, to_uint8_image
 from dipnb.pix2pix.nets.util import generator_mode
 
 __all__ = ["generate", "model_size", "translate"]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from dipnb.images import from_model_range, to_model_range
-from dipnb.pix2pix.data.pairs import PairedImageDataset
+from dipnb.pix2pix.datasets.pairs import PairedImageDataset
 from dipnb.pix2pix.facades import FACADES_PALETTE, NUM_FACADES_CLASSES
 
 
@@ -165,7 +165,7 @@ def median_baseline(train_set: Any, val_set: Any) -> float:
     """Val L1 of always predicting the per-pixel median of the training targets (the "predict the typical
     label map" baseline: 0.455 photo→labels and 0.355 labels→photo on facades at 256²).
 
-    Both arguments are :class:`~dipnb.pix2pix.data.pairs.PairedImageDataset`; augmentation is ignored (the train
+    Both arguments are :class:`~dipnb.pix2pix.datasets.pairs.PairedImageDataset`; augmentation is ignored (the train
     targets are read un-augmented at the val set's size).
     """
     plain = PairedImageDataset(train_set.root, train_set.split, train_set.direction, size=val_set.size,

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dipnb.pix2pix.data.pairs import to_model_tensor, to_uint8_image
+from dipnb.pix2pix.datasets.pairs import to_model_tensor, to_uint8_image
 from dipnb.pix2pix.engine import CHECKPOINT_NAME, checkpoint_config, load_checkpoint
 from dipnb.pix2pix.facades import FACADES_CLASSES, FACADES_PALETTE, NUM_FACADES_CLASSES
 from dipnb.pix2pix.metrics import labels_to_classes

@@ -31,8 +31,8 @@ from torch import nn
 from dipnb._io import atomic_write
 from dipnb.config import TrainConfig, data_dir
 from dipnb.pix2pix import metrics
-from dipnb.pix2pix.data.pairs import PairedImageDataset
-from dipnb.pix2pix.data.registry import resolve_dataset
+from dipnb.pix2pix.datasets.pairs import PairedImageDataset
+from dipnb.pix2pix.datasets.registry import resolve_dataset
 from dipnb.pix2pix.engine import RunFolder, Trainer, checkpoint_config, load_checkpoint
 from dipnb.pix2pix.inference import generate
 from dipnb.pix2pix.nets import FCN
@@ -67,7 +67,7 @@ def _dataset_root(data: str | os.PathLike) -> Path:
 
 
 def segmenter_path(data: str | os.PathLike = "facades", size: int = 256) -> Path:
-    """Where the segmenter for ``data`` (resolved like :func:`~dipnb.pix2pix.data.registry.resolve_dataset`) at ``size``² lives."""
+    """Where the segmenter for ``data`` (resolved like :func:`~dipnb.pix2pix.datasets.registry.resolve_dataset`) at ``size``² lives."""
     root = _dataset_root(data)
     return data_dir() / "models" / f"fcn_segmenter_{root.name}_{int(size)}.pt"
 

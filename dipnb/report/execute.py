@@ -36,7 +36,7 @@ from jupyter_cache.base import CacheBundleIn
 
 from dipnb._io import files_digest
 from dipnb.config import get_device
-from dipnb.pix2pix.data.registry import dataset_fingerprint, resolve_dataset
+from dipnb.pix2pix.datasets.registry import dataset_fingerprint, resolve_dataset
 from dipnb.poisson.examples import course_poisson_dir
 
 #: MIME type of a Jupyter widget view; static pages cannot show it (its JavaScript would come from a CDN).

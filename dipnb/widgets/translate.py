@@ -16,7 +16,7 @@ from torch import nn
 
 from dipnb.config import DIRECTIONS
 from dipnb.images import decode_rgb
-from dipnb.pix2pix.data.pairs import split_pair
+from dipnb.pix2pix.datasets.pairs import split_pair
 from dipnb.pix2pix.inference import translate
 from dipnb.plots import show_images
 

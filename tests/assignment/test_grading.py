@@ -1,4 +1,4 @@
-"""A class graded in one command (issue 18): seven generated students, one graded class shared by the tests.
+"""A class graded in one command: seven generated students, one graded class shared by the tests.
 
 correct   — the workbook's answers put back into the student edition (+ a later exercise that redefines a graded
             name wrongly: the grade is the question's own cell's)

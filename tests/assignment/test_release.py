@@ -1,4 +1,4 @@
-"""The release an instructor hands out (issue 17, item 5): ``dist/assignment/release/`` and ``release.zip``.
+"""The release an instructor hands out: ``dist/assignment/release/`` and ``release.zip``.
 
 Fast: what is in it (the student notebooks, their public tests, the course's images when this machine has them,
 the package) and what is not (no solution cell's code, no hidden test, no reference answers, no solution notebook).

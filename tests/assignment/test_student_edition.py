@@ -1,4 +1,4 @@
-"""The student edition as a student lives it (issue 17, items 2 and 3).
+"""The student edition as a student lives it.
 
 * No answer above its question: each notebook of the generated student edition is executed (ci profile) up to
   each question's stub; there, every callable the notebook itself defined (not the stub, not an import) is handed

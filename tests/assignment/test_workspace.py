@@ -1,4 +1,4 @@
-"""Nothing a student wrote is ever lost (issue 17, item 1).
+"""Nothing a student wrote is ever lost.
 
 A copy of the project (its Makefile, package, notebooks) in a temporary folder: ``make start`` creates the
 workspace ``work/``, an answer is written into its notebook 02, and every make target that touches notebooks runs

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dipnb.pix2pix.data import split_pair
+from dipnb.pix2pix.datasets import split_pair
 from dipnb.pix2pix.facades import FACADES_PALETTE
 from dipnb.pix2pix.metrics import (
     confusion_matrix,
@@ -144,7 +144,7 @@ def test_iou_from_accumulated_confusion():
 
 def test_median_baseline_matches_course_figure(real_facades):
     """Predicting the train set's per-pixel median label map gives val L1 0.455 at 256² (notes, course)."""
-    from dipnb.pix2pix.data import PairedImageDataset
+    from dipnb.pix2pix.datasets import PairedImageDataset
     from dipnb.pix2pix.metrics import median_baseline
 
     tr = PairedImageDataset(real_facades, "train", "AtoB", size=64)
@@ -157,7 +157,7 @@ def test_luma_weighted_distance_recovers_jpeg_label_maps_better():
     better with the luma-weighted YCbCr distance than with plain RGB distance."""
     import io
 
-    from dipnb.pix2pix.data.synthetic import synthetic_classes, synthetic_pair
+    from dipnb.pix2pix.datasets.synthetic import synthetic_classes, synthetic_pair
 
     acc = {4.0: [], None: []}
     for i in range(4):

@@ -19,7 +19,7 @@ from PIL import Image
 from dipnb import config
 from dipnb.images import decode_rgb, load_image
 from dipnb.config import TrainConfig
-from dipnb.pix2pix.data import PairedImageDataset, dataset_fingerprint
+from dipnb.pix2pix.datasets import PairedImageDataset, dataset_fingerprint
 from dipnb.pix2pix.engine import CheckpointError, Trainer, load_checkpoint, read_history, train
 from dipnb.pix2pix.engine import callbacks as cbs
 from dipnb.pix2pix.engine import run as run_folder

@@ -12,7 +12,7 @@ from torch import nn
 from dipnb.config import TrainConfig
 from dipnb.pix2pix import scoring as ev
 from dipnb.pix2pix.facades import FACADES_PALETTE
-from dipnb.pix2pix.data.synthetic import synthetic_classes
+from dipnb.pix2pix.datasets.synthetic import synthetic_classes
 
 from conftest import make_pairs  # noqa: E402  (tests/conftest.py: the shared tiny dataset)
 

@@ -1,7 +1,7 @@
 """Trained runs kept under ``data/models/trained/`` so that re-executing a notebook loads instead of retraining.
 
 An entry is keyed by everything that decides the result (:func:`run_key`): the full :class:`TrainConfig`
-except the dataset's path, the dataset's content (:func:`~dipnb.pix2pix.data.registry.dataset_fingerprint`), a
+except the dataset's path, the dataset's content (:func:`~dipnb.pix2pix.datasets.registry.dataset_fingerprint`), a
 hash of the ``dipnb.pix2pix`` source and of ``dipnb/images.py`` (:func:`source_hash`), the user's code that
 trains (the model class and epoch functions a notebook passed, :func:`code_digest`), the torch version and the
 device type. A change to any of them is a miss, so a result is never served stale after a code change. An entry

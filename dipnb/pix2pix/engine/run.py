@@ -9,7 +9,7 @@ checkpoint). The trainer, its callbacks and the model cache ask it; no other mod
 
 A checkpoint is a dict: ``format``, ``task`` (class path), ``model`` (the generator's class, when it is not the
 config's built-in one), ``config`` (the :class:`TrainConfig` as a dict), ``dataset``
-(:func:`~dipnb.pix2pix.data.registry.dataset_fingerprint`), ``epoch``, ``models``/``optimizers``/``schedulers``/
+(:func:`~dipnb.pix2pix.datasets.registry.dataset_fingerprint`), ``epoch``, ``models``/``optimizers``/``schedulers``/
 ``scaler`` (:meth:`Task.state_dict`), ``rng`` (Python/NumPy/torch RNG states of every rank), ``history`` (one
 dict per epoch), ``world_size`` and the torch version. The trainer writes it at the end of every epoch *before*
 ``history.csv`` (the callbacks' ``order``), so the history on disk never runs ahead of the checkpoint; on resume

@@ -11,7 +11,7 @@ bit: the batch order and the augmentations are functions of (seed, epoch, index)
 (:func:`~dipnb.pix2pix.runtime.epoch_batches`, ``PairedImageDataset.set_epoch``), and the checkpoint holds every
 state dict and the Python/NumPy/torch RNG states. ``epochs`` (and a few logistics fields) may grow on resume; any
 other change of the configuration is refused with a list of the differences. The run's dataset is identified by
-its content (:func:`~dipnb.pix2pix.data.registry.dataset_fingerprint`), not its path: a moved dataset resumes.
+its content (:func:`~dipnb.pix2pix.datasets.registry.dataset_fingerprint`), not its path: a moved dataset resumes.
 What the run folder holds, and whether it may be used, is :class:`~dipnb.pix2pix.engine.run.RunFolder`'s.
 
 The student's code drives it (the course template's names): ``model=`` any zero-argument callable returning an
@@ -34,8 +34,8 @@ import torch
 from torch import nn
 
 from dipnb.config import TrainConfig, seed_everything
-from dipnb.pix2pix.data.pairs import PairedImageDataset
-from dipnb.pix2pix.data.registry import PIX2PIX_DATASETS, dataset_fingerprint, resolve_dataset
+from dipnb.pix2pix.datasets.pairs import PairedImageDataset
+from dipnb.pix2pix.datasets.registry import PIX2PIX_DATASETS, dataset_fingerprint, resolve_dataset
 from dipnb.pix2pix.engine import cache as run_cache
 from dipnb.pix2pix.engine.callbacks import Callback, LiveLossPlot, default_callbacks, in_order, save_samples
 from dipnb.pix2pix.engine.run import RunFolder, load_checkpoint

@@ -58,7 +58,7 @@ def test_cli_trains_resumes_and_refuses_to_mix_runs(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_cli_accepts_the_name_facades(tmp_path):
-    from dipnb.pix2pix.data.synthetic import make_synthetic_facades
+    from dipnb.pix2pix.datasets.synthetic import make_synthetic_facades
 
     real_facades = make_synthetic_facades(tmp_path / "copy" / "facades", n_train=8, n_val=4, n_test=0, size=64)
     out = tmp_path / "out"

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from dipnb.config import seed_everything
-from dipnb.pix2pix.data import PairedImageDataset
+from dipnb.pix2pix.datasets import PairedImageDataset
 from dipnb.pix2pix.engine import load_checkpoint
 from dipnb.pix2pix.nets import FCN
 from dipnb.pix2pix.runtime import epoch_batches

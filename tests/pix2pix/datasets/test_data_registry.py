@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from dipnb.data import download_course_poisson, main as data_cli
-from dipnb.pix2pix.data.download import DownloadError, install_files
-from dipnb.pix2pix.data.registry import PIX2PIX_DATASETS, dataset_info, download_dataset, resolve_dataset
-from dipnb.pix2pix.data.synthetic import make_synthetic_facades
+from dipnb.pix2pix.datasets.download import DownloadError, install_files
+from dipnb.pix2pix.datasets.registry import PIX2PIX_DATASETS, dataset_info, download_dataset, resolve_dataset
+from dipnb.pix2pix.datasets.synthetic import make_synthetic_facades
 from dipnb.pix2pix.engine import load_checkpoint
 from dipnb.poisson.examples import COURSE_PAIRS, check_course_poisson
 

@@ -122,7 +122,7 @@ def to_uint8_image(t: torch.Tensor) -> np.ndarray:
 def _check_split_folder(root: Path, split: str) -> Path:
     if not root.exists():
         raise FileNotFoundError(
-            f"dataset folder {root} does not exist. Use dipnb.pix2pix.data.registry.resolve_dataset('facades') for the "
+            f"dataset folder {root} does not exist. Use dipnb.pix2pix.datasets.registry.resolve_dataset('facades') for the "
             "default data, run `make data` to download facades, or pass a folder holding train/ val/ test/."
         )
     if not root.is_dir():

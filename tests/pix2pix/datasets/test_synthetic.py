@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from dipnb.pix2pix.data import PairedImageDataset
+from dipnb.pix2pix.datasets import PairedImageDataset
 from dipnb.pix2pix.facades import FACADES_PALETTE
 from dipnb.pix2pix.metrics import l1, labels_to_classes
-from dipnb.pix2pix.data.synthetic import (
+from dipnb.pix2pix.datasets.synthetic import (
     BACKGROUND,
     FACADE,
     WINDOW,

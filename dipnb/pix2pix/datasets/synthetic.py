@@ -346,7 +346,7 @@ def make_synthetic_facades(
         meta = {"params": params, "classes": list(FACADES_CLASSES),
                 "palette": FACADES_PALETTE.tolist(),
                 "about": "dipnb synthetic facades: procedural label maps (right) rendered into photo-like "
-                         "facades (left); regenerate with dipnb.pix2pix.data.synthetic.make_synthetic_facades"}
+                         "facades (left); regenerate with dipnb.pix2pix.datasets.synthetic.make_synthetic_facades"}
         (tmp / MARKER).write_text(json.dumps(meta, indent=1))
         try:
             replace_dir(tmp, out)

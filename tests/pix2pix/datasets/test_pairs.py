@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from dipnb.pix2pix.data import PairedImageDataset, resolve_dataset, split_pair, to_uint8_image
-from dipnb.pix2pix.data.pairs import load_size
-from dipnb.pix2pix.data.synthetic import make_synthetic_facades
+from dipnb.pix2pix.datasets import PairedImageDataset, resolve_dataset, split_pair, to_uint8_image
+from dipnb.pix2pix.datasets.pairs import load_size
+from dipnb.pix2pix.datasets.synthetic import make_synthetic_facades
 from dipnb.pix2pix.facades import FACADES_CLASSES, FACADES_PALETTE
 
 from conftest import write_split  # noqa: E402  (tests/conftest.py: the shared tiny dataset)

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from dipnb._io import list_images
 from dipnb.config import data_dir
-from dipnb.pix2pix.data.download import check_facades, check_location, download_facades, install_dataset
-from dipnb.pix2pix.data.pairs import SPLITS
-from dipnb.pix2pix.data.synthetic import make_synthetic_facades
+from dipnb.pix2pix.datasets.download import check_facades, check_location, download_facades, install_dataset
+from dipnb.pix2pix.datasets.pairs import SPLITS
+from dipnb.pix2pix.datasets.synthetic import make_synthetic_facades
 
 __all__ = ["PIX2PIX_DATASETS", "DatasetInfo", "dataset_fingerprint", "dataset_info", "dataset_summary",
            "download_dataset", "resolve_dataset"]

@@ -117,7 +117,7 @@ def offline_help(url: str, archive: Path, dest: Path) -> str:
         f"       python -m dipnb.data download facades --archive /path/to/facades.tar.gz\n"
         f"     (or copy it to {archive} and run `make data` again);\n"
         f"  2. unpack it anywhere and set DIPNB_FACADES_DIR=/path/to/facades (the folder holding train/ val/ test/);\n"
-        "  3. do nothing: the notebooks then use the offline synthetic facades (dipnb.pix2pix.data.synthetic).\n"
+        "  3. do nothing: the notebooks then use the offline synthetic facades (dipnb.pix2pix.datasets.synthetic).\n"
         f"Nothing was written to {dest}."
     )
 

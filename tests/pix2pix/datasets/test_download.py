@@ -20,7 +20,7 @@ from conftest import http_server  # noqa: E402  (tests/conftest.py: the local HT
 from labserver import free_port
 
 from dipnb.data import main as data_cli
-from dipnb.pix2pix.data.download import (
+from dipnb.pix2pix.datasets.download import (
     DownloadError,
     check_dataset,
     check_facades,
@@ -28,7 +28,7 @@ from dipnb.pix2pix.data.download import (
     safe_extract,
     sha256_file,
 )
-from dipnb.pix2pix.data.synthetic import make_synthetic_facades
+from dipnb.pix2pix.datasets.synthetic import make_synthetic_facades
 from dipnb.pix2pix.facades import load_manifest
 
 N_TRAIN, N_VAL = 8, 4
