@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,11 @@ def test_dipnb_imports_at_module_level(part):
     files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
     found = {str(p.relative_to(ROOT)): lines for p in files if (lines := function_level_dipnb_imports(p))}
     assert found == {}
+
+
+def test_tests_say_what_they_check_not_which_issue_asked():
+    """Tests are grouped by the package and named for behaviour: no "issue N" / "failed on main" narration."""
+    narration = re.compile(r"\b(issue \d+|issues? #\d+|failed on main)\b", re.IGNORECASE)
+    found = [f"{p.relative_to(ROOT)}:{i}" for p in (ROOT / "tests").rglob("*.py") if p != Path(__file__)
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if narration.search(line)]
+    assert found == [], f"say what the test checks instead: {found}"

@@ -212,7 +212,7 @@ def test_color_change_and_texture_flatten_blame_the_parameter():
     assert bool(torch.isfinite(seamless_tile(img)).all())
 
 
-# --- inputs that require grad: the graph is kept (issue 22), no warning, the same values ------------------------
+# --- inputs that require grad: the graph is kept, no warning, the same values ------------------------
 def test_inputs_that_require_grad_keep_their_graph(imgs):
     src, tgt, m = imgs
     src = src.clone().requires_grad_(True)

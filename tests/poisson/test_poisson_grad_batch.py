@@ -1,4 +1,4 @@
-"""Issue 22: seamless_clone batched (N×C×H×W) and differentiable (adjoint solve), on CPU and, where present, CUDA."""
+"""seamless_clone batched (N×C×H×W) and differentiable (adjoint solve), on CPU and, where present, CUDA."""
 
 from __future__ import annotations
 
