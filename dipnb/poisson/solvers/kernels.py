@@ -16,8 +16,8 @@ arithmetic (the same answer to rounding; ``tests/poisson/test_kernels.py`` compa
 * :func:`direction_apply_dot` — p ← z + β p and A p with ⟨p, A p⟩, one row behind;
 * :func:`update` — x += α p, r −= α A p and ‖r‖².
 
-Conventions: fields are ``C×(h+2)×(w+2)`` arrays with a ring of zeros (the stencil is plain indexing);
-per-pixel weights (``D``, ``m``, ``wj``, …) are ``h×w``; ``lo[i] ≤ j < hi[i]`` is the span of row ``i`` that
+Conventions: fields are ``C×(h+2)×(w+2)`` arrays with a ring of zeros (the stencil is plain indexing); the
+matrix is one byte per pixel (``g``, see below); ``lo[i] ≤ j < hi[i]`` is the span of row ``i`` that
 holds Ω's pixels (the kernels touch nothing else, and every field is zero outside the spans: Ω's box is
 ~60 % Ω for a hand-drawn polygon). Reductions accumulate in float64. Both float32 and float64 arrays work
 (one compiled specialisation each). Compiled code is cached on disk (``cache=True``: beside this file, or
@@ -68,35 +68,44 @@ def available() -> bool:
 # Style: every inner loop runs over views of one row's span, indexed from 0, so that numba can drop the
 # negative-index wraparound and LLVM vectorises it (measured 2-3x faster than indexing the 3-D arrays with the
 # span's own column numbers).
+#
+# The level's matrix is one byte per pixel: ``g`` = |N_p| on Ω (1 … 4), 0 outside Ω and on the ring, an
+# ``(h+2)×(w+2)`` uint8 array. Everything else is derived from it in registers, with the torch path's values:
+# m = [g > 0], D = g, wj = ω/D (from ``kc``), mP = mR = m/16 (a 1-byte mask stream instead of four float
+# ones: the finest level's traffic per CG iteration drops by a fifth). ``kc``, in the arrays' dtype:
+# [0, ω/1, ω/2, ω/3, ω/4, 1, 1/16, 3].
 
 
 @_jit
-def init_residual(x0, b, D, m, lo, hi, x, r):  # pragma: no cover - compiled
+def init_residual(x0, b, g, kc, lo, hi, x, r):  # pragma: no cover - compiled
     """x = m ∘ x₀ over the whole padded array (ring and outside Ω: 0), then r = m ∘ (b − D x + S x) on the
     spans; returns ‖r_c‖² per channel. ``x0``, ``b``: ``C×h×w``; ``x``, ``r``: padded."""
     C, h, w = x0.shape
+    zero, one = kc[0], kc[5]
     for c in range(C):
         x[c, 0, :] = 0
         x[c, h + 1, :] = 0
         for i in range(h):
-            xr, x0r, mr = x[c, i + 1], x0[c, i], m[i]
+            xr, x0r, gr = x[c, i + 1], x0[c, i], g[i + 1, 1:w + 1]
             xr[0] = 0
             xr[w + 1] = 0
             for k in range(w):
-                xr[k + 1] = x0r[k] * mr[k]
+                xr[k + 1] = x0r[k] if gr[k] > 0 else zero
     out = np.zeros(C)
     for i in range(h):
         a, z = lo[i], hi[i]
         n = z - a
         if n <= 0:
             continue
-        Di, mi = D[i, a:z], m[i, a:z]
+        gi = g[i + 1, a + 1:z + 1]
         for c in range(C):
             up, uc, dn = x[c, i, a + 1:z + 1], x[c, i + 1, a:z + 2], x[c, i + 2, a + 1:z + 1]
             bc, rc = b[c, i, a:z], r[c, i + 1, a + 1:z + 1]
             acc = 0.0
             for k in range(n):
-                v = mi[k] * (bc[k] - Di[k] * uc[k + 1] + up[k] + dn[k] + uc[k] + uc[k + 2])
+                gk = gi[k]
+                v = bc[k] - (gk * one) * uc[k + 1] + up[k] + dn[k] + uc[k] + uc[k + 2]
+                v = v if gk > 0 else zero
                 rc[k] = v
                 acc += v * v
             out[c] += acc
@@ -104,40 +113,45 @@ def init_residual(x0, b, D, m, lo, hi, x, r):  # pragma: no cover - compiled
 
 
 @_jit
-def first_sweep(b, wjp, lo, hi, u):  # pragma: no cover - compiled
-    """The first Jacobi sweep from u = 0: u = wj ∘ b on the spans (``wjp`` = ω/D on Ω, 0 elsewhere, padded)."""
+def first_sweep(b, g, kc, lo, hi, u):  # pragma: no cover - compiled
+    """The first Jacobi sweep from u = 0: u = wj ∘ b on the spans (wj = ω/D on Ω, 0 elsewhere)."""
     C = u.shape[0]
+    zero, w1, w2, w3, w4 = kc[0], kc[1], kc[2], kc[3], kc[4]
     for i in range(lo.shape[0]):
         a, z = lo[i], hi[i]
         n = z - a
         if n <= 0:
             continue
-        wi = wjp[i + 1, a + 1:z + 1]
+        gi = g[i + 1, a + 1:z + 1]
         for c in range(C):
             bc, uc = b[c, i + 1, a + 1:z + 1], u[c, i + 1, a + 1:z + 1]
             for k in range(n):
-                uc[k] = wi[k] * bc[k]
+                gk = gi[k]
+                wv = w4 if gk == 4 else (w3 if gk == 3 else (w2 if gk == 2 else (w1 if gk == 1 else zero)))
+                uc[k] = wv * bc[k]
 
 
 @_jit
-def _sweep_row(u, b, D, wjp, a, z, i, c, v):  # pragma: no cover - compiled
+def _sweep_row(u, b, g, kc, a, z, i, c, v):  # pragma: no cover - compiled
     """Row ``i`` (unpadded) of channel ``c`` of one Jacobi sweep; returns ⟨b, v⟩ over the row."""
-    n = z - a
-    Di, wi = D[i, a:z], wjp[i + 1, a + 1:z + 1]
+    zero, w1, w2, w3, w4, one = kc[0], kc[1], kc[2], kc[3], kc[4], kc[5]
+    gi = g[i + 1, a + 1:z + 1]
     up, uc, dn = u[c, i, a + 1:z + 1], u[c, i + 1, a:z + 2], u[c, i + 2, a + 1:z + 1]
     bc, vc = b[c, i + 1, a + 1:z + 1], v[c, i + 1, a + 1:z + 1]
     acc = 0.0
-    for k in range(n):
+    for k in range(z - a):
+        gk = gi[k]
+        wv = w4 if gk == 4 else (w3 if gk == 3 else (w2 if gk == 2 else (w1 if gk == 1 else zero)))
         uu = uc[k + 1]
         bb = bc[k]
-        vv = uu + wi[k] * (bb - Di[k] * uu + up[k] + dn[k] + uc[k] + uc[k + 2])
+        vv = uu + wv * (bb - (gk * one) * uu + up[k] + dn[k] + uc[k] + uc[k + 2])
         vc[k] = vv
         acc += bb * vv
     return acc
 
 
 @_jit
-def sweep(u, b, D, wjp, lo, hi, v):  # pragma: no cover - compiled
+def sweep(u, b, g, kc, lo, hi, v):  # pragma: no cover - compiled
     """One damped Jacobi sweep v = u + wj ∘ (b − D u + S u) on the spans; returns ⟨b_c, v_c⟩ per channel
     (at the finest level b is CG's residual r and v is z = M⁻¹ r: the ⟨r, z⟩ CG needs next)."""
     C = u.shape[0]
@@ -145,16 +159,18 @@ def sweep(u, b, D, wjp, lo, hi, v):  # pragma: no cover - compiled
     for i in range(lo.shape[0]):
         if lo[i] < hi[i]:
             for c in range(C):
-                out[c] += _sweep_row(u, b, D, wjp, lo[i], hi[i], i, c, v)
+                out[c] += _sweep_row(u, b, g, kc, lo[i], hi[i], i, c, v)
     return out
 
 
 @_jit
-def _restrict_row(ring, I, a, z, mR, bc, q, three):  # pragma: no cover - compiled
-    """bc[:, I] = mR ∘ (64 R r) on coarse columns [a, z) of coarse row I, from the 4 fine residual rows (padded
-    rows 2I … 2I+3, kept in ``ring`` slots k mod 4). 64 R = (1, 3, 3, 1) ⊗ (1, 3, 3, 1) at stride 2."""
+def _restrict_row(ring, I, a, z, gc, kc, bc, q):  # pragma: no cover - compiled
+    """bc[:, I] = mR ∘ (64 R r) on coarse columns [a, z) of coarse row I (mR = m/16 of the coarse level, from
+    its ``gc``), from the 4 fine residual rows (padded rows 2I … 2I+3, kept in ``ring`` slots k mod 4).
+    64 R = (1, 3, 3, 1) ⊗ (1, 3, 3, 1) at stride 2."""
     n = z - a
-    mRI = mR[I, a:z]
+    zero, sixteenth, three = kc[0], kc[6], kc[7]
+    gI = gc[I + 1, a + 1:z + 1]
     for c in range(ring.shape[1]):
         r0, r1 = ring[(2 * I) % 4, c, 2 * a:2 * z + 2], ring[(2 * I + 1) % 4, c, 2 * a:2 * z + 2]
         r2, r3 = ring[(2 * I + 2) % 4, c, 2 * a:2 * z + 2], ring[(2 * I + 3) % 4, c, 2 * a:2 * z + 2]
@@ -162,18 +178,20 @@ def _restrict_row(ring, I, a, z, mR, bc, q, three):  # pragma: no cover - compil
             q[k] = r0[k] + r3[k] + three * (r1[k] + r2[k])
         bI = bc[c, I + 1, a + 1:z + 1]
         for k in range(n):
-            bI[k] = mRI[k] * (q[2 * k] + q[2 * k + 3] + three * (q[2 * k + 1] + q[2 * k + 2]))
+            s = (q[2 * k] + q[2 * k + 3] + three * (q[2 * k + 1] + q[2 * k + 2])) * sixteenth
+            bI[k] = s if gI[k] > 0 else zero
 
 
 @_jit
-def residual_restrict(u, b, D, m, lo, hi, ring, mR, loc, hic, bc, q, three):  # pragma: no cover - compiled
+def residual_restrict(u, b, g, kc, lo, hi, ring, gc, loc, hic, bc, q):  # pragma: no cover - compiled
     """bc = mR ∘ (64 R r) on the coarse level's spans, r = m ∘ (b − D u + S u): each fine residual row is
     computed once, into a 4-row ring (``ring``: ``4×C×(w+2)``; slot k mod 4 holds padded row k), when the
-    first coarse row that needs it comes; the residual never goes to memory. ``three``: 3 in the dtype."""
+    first coarse row that needs it comes; the residual never goes to memory."""
     C = u.shape[0]
-    h = D.shape[0]
+    h = lo.shape[0]
+    zero, one = kc[0], kc[5]
     done = 0  # padded fine rows [0, done) were put in the ring
-    for I in range(mR.shape[0]):
+    for I in range(loc.shape[0]):
         if loc[I] >= hic[I]:
             continue
         for k in range(max(done, 2 * I), 2 * I + 4):
@@ -181,26 +199,29 @@ def residual_restrict(u, b, D, m, lo, hi, ring, mR, loc, hic, bc, q, three):  # 
             i = k - 1
             if 0 <= i < h and lo[i] < hi[i]:
                 a, z = lo[i], hi[i]
-                Di, mi = D[i, a:z], m[i, a:z]
+                gi = g[i + 1, a + 1:z + 1]
                 for c in range(C):
                     up, uc, dn = u[c, i, a + 1:z + 1], u[c, i + 1, a:z + 2], u[c, i + 2, a + 1:z + 1]
                     bi, ri = b[c, i + 1, a + 1:z + 1], ring[k % 4, c, a + 1:z + 1]
                     for t in range(z - a):
-                        ri[t] = mi[t] * (bi[t] - Di[t] * uc[t + 1] + up[t] + dn[t] + uc[t] + uc[t + 2])
+                        gk = gi[t]
+                        v = bi[t] - (gk * one) * uc[t + 1] + up[t] + dn[t] + uc[t] + uc[t + 2]
+                        ri[t] = v if gk > 0 else zero
         done = 2 * I + 4
-        _restrict_row(ring, I, loc[I], hic[I], mR, bc, q, three)
+        _restrict_row(ring, I, loc[I], hic[I], gc, kc, bc, q)
 
 
 @_jit
-def jacobi_residual_restrict(b, wjp, D, m, lo, hi, ring, mR, loc, hic, bc, q, three):  # pragma: no cover
+def jacobi_residual_restrict(b, g, kc, lo, hi, ring, gc, loc, hic, bc, q):  # pragma: no cover - compiled
     """The V-cycle's way down on a level with one pre-sweep: u = wj ∘ b (the first Jacobi sweep from 0) is
-    never stored — the residual r = m ∘ (b − D u + S u) takes u's five values from b and ``wjp`` (wj with a ring
-    of zeros, ``(h+2)×(w+2)``) — then restricted as :func:`residual_restrict`. One read of b, nothing written
-    at this level."""
+    never stored — the residual r = m ∘ (b − D u + S u) takes u's five values from b — then restricted as
+    :func:`residual_restrict`. One read of b, nothing written at this level."""
     C = b.shape[0]
-    h = D.shape[0]
+    h = lo.shape[0]
+    zero, w1, w2, w3, w4, one = kc[0], kc[1], kc[2], kc[3], kc[4], kc[5]
+    tw = np.empty(b.shape[2], b.dtype)  # wj on the row's span, one column either side
     done = 0
-    for I in range(mR.shape[0]):
+    for I in range(loc.shape[0]):
         if loc[I] >= hic[I]:
             continue
         for k in range(max(done, 2 * I), 2 * I + 4):
@@ -208,23 +229,30 @@ def jacobi_residual_restrict(b, wjp, D, m, lo, hi, ring, mR, loc, hic, bc, q, th
             i = k - 1
             if 0 <= i < h and lo[i] < hi[i]:
                 a, z = lo[i], hi[i]
-                Di, mi = D[i, a:z], m[i, a:z]
-                wu, wc, wd = wjp[i, a + 1:z + 1], wjp[i + 1, a:z + 2], wjp[i + 2, a + 1:z + 1]
+                gu, gc_, gd = g[i, a + 1:z + 1], g[i + 1, a:z + 2], g[i + 2, a + 1:z + 1]
+                for t in range(z - a + 2):
+                    gk = gc_[t]
+                    tw[t] = w4 if gk == 4 else (w3 if gk == 3 else (w2 if gk == 2 else (w1 if gk == 1 else zero)))
                 for c in range(C):
-                    bu, bc_, bd = b[c, i, a + 1:z + 1], b[c, i + 1, a:z + 2], b[c, i + 2, a + 1:z + 1]
+                    bu, bm, bd = b[c, i, a + 1:z + 1], b[c, i + 1, a:z + 2], b[c, i + 2, a + 1:z + 1]
                     ri = ring[k % 4, c, a + 1:z + 1]
                     for t in range(z - a):
-                        bb = bc_[t + 1]
-                        s = wu[t] * bu[t] + wd[t] * bd[t] + wc[t] * bc_[t] + wc[t + 2] * bc_[t + 2]
-                        ri[t] = mi[t] * (bb - Di[t] * (wc[t + 1] * bb) + s)
+                        gk, guk, gdk = gc_[t + 1], gu[t], gd[t]
+                        wu = w4 if guk == 4 else (w3 if guk == 3 else (w2 if guk == 2 else (w1 if guk == 1 else zero)))
+                        wd = w4 if gdk == 4 else (w3 if gdk == 3 else (w2 if gdk == 2 else (w1 if gdk == 1 else zero)))
+                        bb = bm[t + 1]
+                        s = wu * bu[t] + wd * bd[t] + tw[t] * bm[t] + tw[t + 2] * bm[t + 2]
+                        v = bb - (gk * one) * (tw[t + 1] * bb) + s
+                        ri[t] = v if gk > 0 else zero
         done = 2 * I + 4
-        _restrict_row(ring, I, loc[I], hic[I], mR, bc, q, three)
+        _restrict_row(ring, I, loc[I], hic[I], gc, kc, bc, q)
 
 
 @_jit
 def _prolong_row(ec, i, a, z, rowc, t, c, three):  # pragma: no cover - compiled
-    """``16 P e`` on fine row i, columns [a, z) of channel c, into ``t[k]`` = fine column a + k: the (1, 3)
-    sums, rows (e_{I−1} + 3 e_I | 3 e_I + e_{I+1}) then columns likewise (``rowc``: a coarse-width buffer)."""
+    """``16 P e`` on fine row i, columns [a, z) of channel c, into ``t[off + k]`` = fine column a + k (returns
+    off): the (1, 3) sums, rows (e_{I−1} + 3 e_I | 3 e_I + e_{I+1}) then columns likewise (``rowc``: a
+    coarse-width buffer)."""
     I, par = i // 2, i % 2
     j0 = a // 2  # coarse columns j0 … j1 cover fine columns a … z−1
     j1 = (z - 1) // 2
@@ -232,71 +260,92 @@ def _prolong_row(ec, i, a, z, rowc, t, c, three):  # pragma: no cover - compiled
     e_far, e_near = ec[c, I + 2 * par, j0:j1 + 3], ec[c, I + 1, j0:j1 + 3]  # coarse padded j0 … j1+2
     for k in range(nc + 2):
         rowc[k] = e_far[k] + three * e_near[k]
-    off = a - 2 * j0  # rowc-derived column 2 j0 + k
     for k in range(nc):
         t[2 * k] = rowc[k] + three * rowc[k + 1]
         t[2 * k + 1] = rowc[k + 2] + three * rowc[k + 1]
-    return off
+    return a - 2 * j0
 
 
 @_jit
-def correct_sweep(ec, mP, u, b, D, wjp, lo, hi, v, rowc, t, three):  # pragma: no cover - compiled
-    """u += mP ∘ (16 P e) (``ec``: the coarse correction, padded; ``mP`` = m/16) row by row, and one row behind,
+def correct_sweep(ec, u, b, g, kc, lo, hi, v, rowc, t):  # pragma: no cover - compiled
+    """u += mP ∘ (16 P e) (``ec``: the coarse correction, padded; mP = m/16) row by row, and one row behind,
     the first post-smoothing sweep v = u + wj ∘ (b − D u + S u). Returns ⟨b_c, v_c⟩ per channel."""
     C = u.shape[0]
-    h = D.shape[0]
+    h = lo.shape[0]
+    zero, sixteenth, three = kc[0], kc[6], kc[7]
     out = np.zeros(C)
     for i in range(h + 1):
         if i < h and lo[i] < hi[i]:
             a, z = lo[i], hi[i]
-            mPi = mP[i, a:z]
+            gi = g[i + 1, a + 1:z + 1]
             for c in range(C):
                 off = _prolong_row(ec, i, a, z, rowc, t, c, three)
                 ui = u[c, i + 1, a + 1:z + 1]
                 for k in range(z - a):
-                    ui[k] += mPi[k] * t[off + k]
+                    ui[k] += (t[off + k] * sixteenth) if gi[k] > 0 else zero
         k = i - 1  # sweep row k: its neighbours' rows k−1 … k+1 are corrected
         if k >= 0 and lo[k] < hi[k]:
             for c in range(C):
-                out[c] += _sweep_row(u, b, D, wjp, lo[k], hi[k], k, c, v)
+                out[c] += _sweep_row(u, b, g, kc, lo[k], hi[k], k, c, v)
     return out
 
 
 @_jit
-def jacobi_correct_sweep(ec, mP, b, wjp, D, lo, hi, v, rowc, t, urows, three):  # pragma: no cover - compiled
+def _wj_row(gi, kc, tw, tm):  # pragma: no cover - compiled
+    """wj = ω/D and mP = m/16 of one row's span (from its bytes ``gi``) into ``tw``, ``tm``."""
+    zero, w1, w2, w3, w4, sixteenth = kc[0], kc[1], kc[2], kc[3], kc[4], kc[6]
+    for k in range(gi.shape[0]):
+        gk = gi[k]
+        tw[k] = w4 if gk == 4 else (w3 if gk == 3 else (w2 if gk == 2 else (w1 if gk == 1 else zero)))
+        tm[k] = sixteenth if gk > 0 else zero
+
+
+@_jit
+def jacobi_correct_sweep(ec, b, g, kc, lo, hi, v, rowc, t, urows):  # pragma: no cover - compiled
     """The way up on a level with one pre-sweep: u = wj ∘ b + mP ∘ (16 P e) row by row into a 3-row ring
     (``urows``: ``3×C×(w+2)``, slot (i+1) mod 3 holds row i), and one row behind, the post-sweep
     v = u + wj ∘ (b − D u + S u). u is never stored; returns ⟨b_c, v_c⟩ per channel."""
     C = b.shape[0]
-    h = D.shape[0]
+    h = lo.shape[0]
+    one, three = kc[5], kc[7]
     out = np.zeros(C)
+    W = b.shape[2]
+    tw_i, tm_i, tw_r, tm_r = np.empty(W, b.dtype), np.empty(W, b.dtype), np.empty(W, b.dtype), np.empty(W, b.dtype)
     urows[0] = 0  # row −1: the ring of zeros
     for i in range(h + 1):
         s = (i + 1) % 3
-        urows[s] = 0
+        # clear the slot where the sweeps of rows i−1 … i+1 will read it (zero outside row i's span)
+        c0, c1 = W, 0
+        for x in range(max(i - 1, 0), min(i + 2, h)):
+            if lo[x] < hi[x]:
+                c0, c1 = min(c0, lo[x]), max(c1, hi[x] + 2)
+        if c0 < c1:
+            urows[s, :, c0:c1] = 0
         if i < h and lo[i] < hi[i]:
             a, z = lo[i], hi[i]
-            mPi, wi = mP[i, a:z], wjp[i + 1, a + 1:z + 1]
+            _wj_row(g[i + 1, a + 1:z + 1], kc, tw_i, tm_i)
             for c in range(C):
                 off = _prolong_row(ec, i, a, z, rowc, t, c, three)
                 ui, bi = urows[s, c, a + 1:z + 1], b[c, i + 1, a + 1:z + 1]
                 for k in range(z - a):
-                    ui[k] = wi[k] * bi[k] + mPi[k] * t[off + k]
+                    ui[k] = tw_i[k] * bi[k] + tm_i[k] * t[off + k]
         r = i - 1
         if r >= 0 and lo[r] < hi[r]:
             a, z = lo[r], hi[r]
-            Dr, wr = D[r, a:z], wjp[r + 1, a + 1:z + 1]
+            gr = g[r + 1, a + 1:z + 1]
             for c in range(C):
-                up, uc, dn = urows[(r) % 3, c, a + 1:z + 1], urows[(r + 1) % 3, c, a:z + 2], urows[s, c, a + 1:z + 1]
+                up, uc, dn = urows[r % 3, c, a + 1:z + 1], urows[(r + 1) % 3, c, a:z + 2], urows[s, c, a + 1:z + 1]
                 br, vr = b[c, r + 1, a + 1:z + 1], v[c, r + 1, a + 1:z + 1]
                 acc = 0.0
                 for k in range(z - a):
                     uu = uc[k + 1]
                     bb = br[k]
-                    vv = uu + wr[k] * (bb - Dr[k] * uu + up[k] + dn[k] + uc[k] + uc[k + 2])
+                    vv = uu + tw_r[k] * (bb - (gr[k] * one) * uu + up[k] + dn[k] + uc[k] + uc[k + 2])
                     vr[k] = vv
                     acc += bb * vv
                 out[c] += acc
+        tw_i, tw_r = tw_r, tw_i
+        tm_i, tm_r = tm_r, tm_i
     return out
 
 
@@ -324,11 +373,12 @@ def coarse_solve(b, ii, jj, L, u, y):  # pragma: no cover - compiled
 
 
 @_jit
-def direction_dot(p, z, beta, D, m, lo, hi):  # pragma: no cover - compiled
+def direction_dot(p, z, beta, g, kc, lo, hi):  # pragma: no cover - compiled
     """p ← z + β p (β per channel), and one row behind, ⟨p_c, Ap_c⟩ with Ap = m ∘ (S p − D p) (= −A p, the
     torch path's sign), computed on the fly: A p is never stored (:func:`update` recomputes it)."""
     C = p.shape[0]
-    h = D.shape[0]
+    h = lo.shape[0]
+    zero, one = kc[0], kc[5]
     out = np.zeros(C)
     for i in range(h + 1):
         if i < h and lo[i] < hi[i]:
@@ -341,37 +391,42 @@ def direction_dot(p, z, beta, D, m, lo, hi):  # pragma: no cover - compiled
         r = i - 1
         if r >= 0 and lo[r] < hi[r]:
             a, zz = lo[r], hi[r]
-            Dr, mr = D[r, a:zz], m[r, a:zz]
+            gr = g[r + 1, a + 1:zz + 1]
             for c in range(C):
                 up, pc, dn = p[c, r, a + 1:zz + 1], p[c, r + 1, a:zz + 2], p[c, r + 2, a + 1:zz + 1]
                 acc = 0.0
                 for k in range(zz - a):
+                    gk = gr[k]
                     pp = pc[k + 1]
-                    acc += pp * (mr[k] * (up[k] + dn[k] + pc[k] + pc[k + 2] - Dr[k] * pp))
+                    ap = up[k] + dn[k] + pc[k] + pc[k + 2] - (gk * one) * pp
+                    acc += pp * (ap if gk > 0 else zero)
                 out[c] += acc
     return out
 
 
 @_jit
-def update(x, r, p, alpha, D, m, lo, hi):  # pragma: no cover - compiled
+def update(x, r, p, alpha, g, kc, lo, hi):  # pragma: no cover - compiled
     """x += α p, r += α Ap with Ap = m ∘ (S p − D p) = −A p recomputed from p (α per channel); returns ‖r_c‖²."""
     C = x.shape[0]
+    zero, one = kc[0], kc[5]
     out = np.zeros(C)
     for i in range(lo.shape[0]):
         a, z = lo[i], hi[i]
         n = z - a
         if n <= 0:
             continue
-        Di, mi = D[i, a:z], m[i, a:z]
+        gi = g[i + 1, a + 1:z + 1]
         for c in range(C):
             al = alpha[c]
             xi, ri = x[c, i + 1, a + 1:z + 1], r[c, i + 1, a + 1:z + 1]
             up, pc, dn = p[c, i, a + 1:z + 1], p[c, i + 1, a:z + 2], p[c, i + 2, a + 1:z + 1]
             acc = 0.0
             for k in range(n):
+                gk = gi[k]
                 pp = pc[k + 1]
                 xi[k] += al * pp
-                rr = ri[k] + al * (mi[k] * (up[k] + dn[k] + pc[k] + pc[k + 2] - Di[k] * pp))
+                ap = up[k] + dn[k] + pc[k] + pc[k + 2] - (gk * one) * pp
+                rr = ri[k] + al * (ap if gk > 0 else zero)
                 ri[k] = rr
                 acc += rr * rr
             out[c] += acc

@@ -261,8 +261,8 @@ class _Arena:
     of another collide in the cache sets and in the CPU's 4K-alias check (measured at 4096², 1 thread: a Jacobi
     sweep 4.6 → 1.7 ns per pixel)."""
 
-    def __init__(self, dtype: torch.dtype) -> None:
-        self.dtype, self.k = dtype, 0
+    def __init__(self, dtype: torch.dtype, k: int = 0) -> None:
+        self.dtype, self.k = dtype, k
 
     def __call__(self, *shape: int, zero: bool = True, like: torch.Tensor | None = None) -> np.ndarray:
         n = math.prod(shape)
@@ -277,24 +277,22 @@ class _Arena:
 
 
 class _FusedLevel:
-    """One level of the fused V-cycle: the level's weights as NumPy arrays, its row spans, its buffers."""
+    """One level of the fused V-cycle: its matrix as one byte per pixel (``g`` = |N_p| on Ω, 0 elsewhere, with a
+    ring of zeros), its row spans, its buffers."""
 
-    def __init__(self, mask: torch.Tensor, lv: _Level, C: int, new: _Arena, finest: bool, coarsest: bool,
-                 nu: int) -> None:
+    def __init__(self, mask: torch.Tensor, lv: _Level, C: int, new: _Arena, coarsest: bool, nu: int) -> None:
         h, w = mask.shape
         self.h, self.w = h, w
-        self.m = new(h, w, zero=False, like=lv.m[:h, :w])
-        self.D = new(h, w, zero=False, like=lv.D[:h, :w])
-        self.wjp = new(h + 2, w + 2)  # ω/D on Ω with a ring of zeros
-        self.wjp[1:-1, 1:-1] = lv.wj[:h, :w].numpy()
-        self.mP = None if coarsest else new(h, w, zero=False, like=lv.mP[:h, :w])
-        self.mR = None if finest else new(h, w, zero=False, like=lv.mR[:h, :w])
+        g = torch.zeros(h + 2, w + 2, dtype=torch.uint8)
+        g[1:-1, 1:-1] = torch.where(mask, lv.D[:h, :w], 0).to(torch.uint8)
+        self.g = _Arena(torch.uint8, new.k)(h + 2, w + 2, zero=False, like=g)
+        new.k += 1
         self.lo, self.hi = _spans(mask)
         # fields C×(h+2)×(w+2), zero outside the spans (the kernels write only on the spans); one pre-sweep
         # (nu = 1) needs no stored u: the output buffer only
         self.b = new(C, h + 2, w + 2)
         self.u = [new(C, h + 2, w + 2) for _ in range(1 if coarsest or nu == 1 else 2)]
-        dt = self.m.dtype
+        dt = self.b.dtype
         self.ring = None if coarsest else np.zeros((4, C, w + 2), dtype=dt)  # 4 residual rows (restriction)
         self.urows = None if coarsest or nu != 1 else np.zeros((3, C, w + 2), dtype=dt)  # 3 corrected u rows
         self.q = np.empty(w + 2, dtype=dt)  # row buffers of the restriction / prolongation
@@ -317,14 +315,17 @@ class FusedVCycle:
         masks = [geometry.masks[0][:h, :w], *geometry.masks[1:]]
         self.nu, self.nu0 = geometry.nu, geometry.nu0
         self.new = _Arena(dtype)
-        self.levels = [_FusedLevel(mk, lv, C, self.new, k == 0, k == n - 1, self.nu0 if k == 0 else self.nu)
+        self.levels = [_FusedLevel(mk, lv, C, self.new, k == n - 1, self.nu0 if k == 0 else self.nu)
                        for k, (mk, lv) in enumerate(zip(masks, geometry.levels))]
         last = self.levels[-1]
         idx = geometry.coarse_idx.numpy()
         self.ii, self.jj = (idx // last.w).astype(np.int64), (idx % last.w).astype(np.int64)
         self.chol = None if geometry.coarse_chol is None else geometry.coarse_chol.contiguous().numpy()
-        self.y = np.empty(max(1, idx.size), dtype=last.m.dtype)
-        self.three = np.dtype(last.m.dtype).type(3)
+        self.y = np.empty(max(1, idx.size), dtype=last.b.dtype)
+        # [0, ω/1, ω/2, ω/3, ω/4, 1, 1/16, 3] in the dtype, ω/D computed as the torch path's wj
+        d = torch.arange(1, 5, dtype=dtype)
+        wj = (geometry.omega / d).to(dtype)
+        self.kc = torch.cat([torch.zeros(1, dtype=dtype), wj, torch.tensor([1.0, 1 / 16, 3.0], dtype=dtype)]).numpy()
         self.r = self.levels[0].b
 
     def __call__(self) -> tuple[np.ndarray, np.ndarray]:
@@ -333,7 +334,7 @@ class FusedVCycle:
     def _vcycle(self, lev: int) -> tuple[np.ndarray, np.ndarray]:
         """Approximately solve (D − S) u = b on level ``lev``; returns u and ⟨b_c, u_c⟩ per channel."""
         K = kernels
-        L = self.levels[lev]
+        L, kc = self.levels[lev], self.kc
         if lev == len(self.levels) - 1:
             u = L.u[0]
             if self.chol is not None:
@@ -343,23 +344,21 @@ class FusedVCycle:
         nxt = self.levels[lev + 1]
         nu = self.nu0 if lev == 0 else self.nu
         if nu == 1:
-            K.jacobi_residual_restrict(L.b, L.wjp, L.D, L.m, L.lo, L.hi, L.ring, nxt.mR, nxt.lo, nxt.hi, nxt.b,
-                                       L.q, self.three)
+            K.jacobi_residual_restrict(L.b, L.g, kc, L.lo, L.hi, L.ring, nxt.g, nxt.lo, nxt.hi, nxt.b, L.q)
             e, _ = self._vcycle(lev + 1)
-            dots = K.jacobi_correct_sweep(e, L.mP, L.b, L.wjp, L.D, L.lo, L.hi, L.u[0], nxt.t, L.t, L.urows,
-                                          self.three)
+            dots = K.jacobi_correct_sweep(e, L.b, L.g, kc, L.lo, L.hi, L.u[0], nxt.t, L.t, L.urows)
             return L.u[0], dots
         cur, other = L.u
-        K.first_sweep(L.b, L.wjp, L.lo, L.hi, cur)
+        K.first_sweep(L.b, L.g, kc, L.lo, L.hi, cur)
         for _ in range(nu - 1):
-            K.sweep(cur, L.b, L.D, L.wjp, L.lo, L.hi, other)
+            K.sweep(cur, L.b, L.g, kc, L.lo, L.hi, other)
             cur, other = other, cur
-        K.residual_restrict(cur, L.b, L.D, L.m, L.lo, L.hi, L.ring, nxt.mR, nxt.lo, nxt.hi, nxt.b, L.q, self.three)
+        K.residual_restrict(cur, L.b, L.g, kc, L.lo, L.hi, L.ring, nxt.g, nxt.lo, nxt.hi, nxt.b, L.q)
         e, _ = self._vcycle(lev + 1)
-        dots = K.correct_sweep(e, L.mP, cur, L.b, L.D, L.wjp, L.lo, L.hi, other, nxt.t, L.t, self.three)
+        dots = K.correct_sweep(e, cur, L.b, L.g, kc, L.lo, L.hi, other, nxt.t, L.t)
         cur, other = other, cur
         for _ in range(nu - 1):
-            dots = K.sweep(cur, L.b, L.D, L.wjp, L.lo, L.hi, other)
+            dots = K.sweep(cur, L.b, L.g, kc, L.lo, L.hi, other)
             cur, other = other, cur
         return cur, dots
 
@@ -377,11 +376,11 @@ def _cg_fused(system: PoissonSystem, x0: torch.Tensor, monitor: Monitor, tol: fl
     x, r = F.new(C, h + 2, w + 2, zero=False), F.r
     p = F.new(C, h + 2, w + 2)
     xbox = torch.from_numpy(x)[:, 1:-1, 1:-1]
-    rr = K.init_residual(x0.contiguous().numpy(), b.numpy(), L0.D, L0.m, L0.lo, L0.hi, x, r)
+    rr = K.init_residual(x0.contiguous().numpy(), b.numpy(), L0.g, F.kc, L0.lo, L0.hi, x, r)
     nb = np.maximum(torch.linalg.vector_norm(b, dim=(-2, -1)).double().numpy(), 1e-30)
     items = system.items if C % system.items == 0 else 1
     per = C // items
-    np_dt = L0.m.dtype
+    np_dt = r.dtype
     tiny = float(np.finfo(np_dt).tiny)
 
     def residual(rr: np.ndarray) -> np.ndarray:  # per item
@@ -395,9 +394,9 @@ def _cg_fused(system: PoissonSystem, x0: torch.Tensor, monitor: Monitor, tol: fl
         beta = np.zeros(C, dtype=np_dt)
         active = np.repeat(res > tol, per)
         for it in range(1, max_iter + 1):
-            pAp = K.direction_dot(p, z, beta, L0.D, L0.m, L0.lo, L0.hi)
+            pAp = K.direction_dot(p, z, beta, L0.g, F.kc, L0.lo, L0.hi)
             alpha = np.where(active, rz / np.maximum(-pAp, tiny), 0.0).astype(np_dt)
-            res = residual(K.update(x, r, p, alpha, L0.D, L0.m, L0.lo, L0.hi))
+            res = residual(K.update(x, r, p, alpha, L0.g, F.kc, L0.lo, L0.hi))
             history.append(float(res.max()))
             if monitor.due(it) and monitor(it, xbox, history[-1]):
                 stopped = True
