@@ -191,3 +191,22 @@ def test_kernels_compile_into_a_given_cache_dir_and_load_from_it(tmp_path):
     cached = list((tmp_path / "cache").rglob("*.nbi"))
     assert cached, "numba wrote no cache index under NUMBA_CACHE_DIR"
     assert times[1] < times[0], times
+
+
+@pytest.mark.slow
+def test_without_a_writable_cache_location_it_warns_and_still_runs():
+    """Where numba finds no cache location (read-only package, no writable user cache), the kernels compile
+    without caching, with a warning that names NUMBA_CACHE_DIR, and the solve still runs in them."""
+    code = ("import warnings; import numba.core.caching as c; c.CacheImpl._locator_classes = []\n"
+            "import torch\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    from dipnb.poisson import polygon_mask, seamless_clone\n"
+            "assert any('NUMBA_CACHE_DIR' in str(x.message) for x in w), [str(x.message) for x in w]\n"
+            "m = polygon_mask([(2, 2), (37, 4), (30, 36), (4, 30)], (40, 40))\n"
+            "o, i = seamless_clone(torch.rand(3, 40, 40), torch.rand(3, 48, 48), m, (4, 4), return_info=True)\n"
+            "assert i.extra['kernels'] == 'numba' and i.converged\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("NUMBA_CACHE_DIR", None)
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr

@@ -2,6 +2,9 @@
 (the course's optimiser and the fixed one, taught in notebook 03), and "auto" (dst when Ω is a rectangle away
 from the border, else mgpcg — chosen from Ω alone, never from the options).
 
+On a CPU, mgpcg runs in fused numba kernels (:mod:`dipnb.poisson.solvers.kernels`: eager PyTorch makes one pass
+over memory per operation, the kernels do a whole V-cycle step or CG update in one), elsewhere in PyTorch.
+
 Every solver has the signature ``run(system, *, x0, monitor, **options) -> (x, SolveInfo)`` and a table of the
 options it takes (:class:`~dipnb.poisson.solvers.base.Solver`); :func:`solve` checks the options against it
 before any work, so an option a solver does not take is refused, never ignored.

@@ -165,6 +165,13 @@ class MGPreconditioner:
             cell = 2 ** lev
             hl, wl = mask.shape
             D = neighbour_count(box_y0, box_x0, hl, wl, H, W, cell=cell, dtype=dtype, device=dev)
+            self.masks.append(mask)
+            if not buffers:  # the geometry only (the fused CPU kernels derive the rest from D on Ω)
+                self.levels.append(_Level(hl, wl, None, D, None, 4.0 ** (-lev), None, None, None, None, None,
+                                          None, None, None))
+                if lev < L:
+                    mask = mask.view(hl // 2, 2, wl // 2, 2).all(dim=3).all(dim=1)
+                continue
             mf = mask.to(dtype)
             wj = torch.where(mask, omega / D.clamp_min(1), 0.0).to(dtype)
 
@@ -174,15 +181,10 @@ class MGPreconditioner:
             def e(*shape: int) -> torch.Tensor:  # scratch that is always overwritten before it is read
                 return torch.empty(C, *shape, dtype=dtype, device=dev)
 
-            self.masks.append(mask)
-            if buffers:
-                self.levels.append(_Level(
-                    hl, wl, mf, D, wj, 4.0 ** (-lev), mf / 16, mf / 16, b=z(hl, wl) if lev == 0 else e(hl, wl),
-                    up=_ringed(C, hl, wl, dtype, dev), t=e(hl, wl), rp=_ringed(C, hl, wl, dtype, dev),
-                    q=e(hl // 2, wl + 2) if lev < L else None, pr=e(hl // 2 + 2, wl) if lev < L else None))
-            else:  # the geometry only (the fused CPU kernels keep their own buffers)
-                self.levels.append(_Level(hl, wl, mf, D, wj, 4.0 ** (-lev), mf / 16, mf / 16, None, None, None,
-                                          None, None, None))
+            self.levels.append(_Level(
+                hl, wl, mf, D, wj, 4.0 ** (-lev), mf / 16, mf / 16, b=z(hl, wl) if lev == 0 else e(hl, wl),
+                up=_ringed(C, hl, wl, dtype, dev), t=e(hl, wl), rp=_ringed(C, hl, wl, dtype, dev),
+                q=e(hl // 2, wl + 2) if lev < L else None, pr=e(hl // 2 + 2, wl) if lev < L else None))
             if lev < L:
                 mask = mask.view(hl // 2, 2, wl // 2, 2).all(dim=3).all(dim=1)
         last = self.levels[-1]
@@ -339,6 +341,8 @@ class FusedVCycle:
             u = L.u[0]
             if self.chol is not None:
                 K.coarse_solve(L.b, self.ii, self.jj, self.chol, u, self.y)
+            if lev:  # only the finest level's ⟨b, u⟩ is used (by CG)
+                return u, None
             ii, jj = self.ii + 1, self.jj + 1
             return u, (L.b[:, ii, jj].astype(np.float64) * u[:, ii, jj]).sum(1)
         nxt = self.levels[lev + 1]
