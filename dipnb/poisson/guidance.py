@@ -66,7 +66,8 @@ def build_system(target_m: torch.Tensor, m_m: torch.Tensor, box: Box, v: torch.T
     m = inner(m_m)
     D = neighbour_count(box.y0, box.x0, box.h, box.w, box.H, box.W, dtype=target_m.dtype, device=target_m.device)
     if guide_m is not None:
-        t = torch.where(m_m, -guide_m, target_m - guide_m)  # [q ∉ Ω] f*_q − G_q
+        t = torch.where(m_m, 0.0, target_m)
+        t -= guide_m  # [q ∉ Ω] f*_q − G_q (one temporary: each large one costs page faults as well)
         b = neighbour_sum(zero_outside_image(t, box))
         b.addcmul_(D, inner(guide_m))
     else:
@@ -75,7 +76,7 @@ def build_system(target_m: torch.Tensor, m_m: torch.Tensor, box: Box, v: torch.T
         b = neighbour_sum(t)
         for k in range(4):
             b += torch.where(inside[k], v[k], 0.0)
-    b = torch.where(m, b, 0.0)
+    b = b.masked_fill_(~m, 0.0)
     return PoissonSystem(box=box, m=m.contiguous(), D=D, b=b, target_with_margin=target_m, omega_with_margin=m_m)
 
 
