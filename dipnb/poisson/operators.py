@@ -72,9 +72,11 @@ def neighbour_count(y0: int, x0: int, h: int, w: int, H: int, W: int, cell: int 
                     device: torch.device | str | None = None) -> torch.Tensor:
     """|N_p|, the number of the 4 neighbours of each cell that exist (:func:`in_image` summed), ``h×w`` in
     ``dtype``: a row count plus a column count, built from two vectors (no ``4×h×w`` temporary)."""
-    t = in_image(y0, x0, h, w, H, W, cell=cell, device=device)[:, :, 0].to(dtype)  # top, bottom per row
-    left_right = in_image(y0, x0, 1, w, H, W, cell=cell, device=device)[2:, 0, :].to(dtype)
-    return (t[0] + t[1])[:, None] + (left_right[0] + left_right[1])[None, :]
+    i = torch.arange(h, device=device)
+    j = torch.arange(w, device=device)
+    rows = (y0 + i * cell - 1 >= 0).to(dtype) + (y0 + (i + 1) * cell <= H - 1).to(dtype)  # top, bottom (in_image)
+    cols = (x0 + j * cell - 1 >= 0).to(dtype) + (x0 + (j + 1) * cell <= W - 1).to(dtype)  # left, right
+    return rows[:, None] + cols[None, :]
 
 
 def apply_A(u: torch.Tensor, D: torch.Tensor, m: torch.Tensor, scale: float = 1.0) -> torch.Tensor:

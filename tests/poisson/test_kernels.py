@@ -210,3 +210,14 @@ def test_without_a_writable_cache_location_it_warns_and_still_runs():
     env.pop("NUMBA_CACHE_DIR", None)
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
+
+
+def test_neighbour_count_is_in_image_summed():
+    """|N_p| from two vectors (what the solvers and build_system use now) = the 4×h×w existence mask summed."""
+    from dipnb.poisson.operators import in_image, neighbour_count
+
+    for args, cell in (((0, 0, 5, 6, 5, 6), 1), ((3, 2, 7, 9, 20, 20), 1), ((0, 5, 8, 8, 30, 13), 2),
+                       ((10, 3, 64, 32, 74, 40), 8)):
+        ref = in_image(*args, cell=cell).sum(0)
+        for dt in (torch.float64, torch.float32, torch.uint8):
+            assert torch.equal(neighbour_count(*args, cell=cell, dtype=dt), ref.to(dt))

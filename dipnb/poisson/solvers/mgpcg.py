@@ -164,14 +164,16 @@ class MGPreconditioner:
         for lev in range(L + 1):
             cell = 2 ** lev
             hl, wl = mask.shape
-            D = neighbour_count(box_y0, box_x0, hl, wl, H, W, cell=cell, dtype=dtype, device=dev)
             self.masks.append(mask)
-            if not buffers:  # the geometry only (the fused CPU kernels derive the rest from D on Ω)
+            if not buffers:  # the geometry only (the fused CPU kernels derive the rest from |N_p| on Ω, one byte)
+                D = neighbour_count(box_y0, box_x0, hl, wl, H, W, cell=cell, dtype=torch.uint8, device=dev)
+                D.mul_(mask)
                 self.levels.append(_Level(hl, wl, None, D, None, 4.0 ** (-lev), None, None, None, None, None,
                                           None, None, None))
                 if lev < L:
                     mask = mask.view(hl // 2, 2, wl // 2, 2).all(dim=3).all(dim=1)
                 continue
+            D = neighbour_count(box_y0, box_x0, hl, wl, H, W, cell=cell, dtype=dtype, device=dev)
             mf = mask.to(dtype)
             wj = torch.where(mask, omega / D.clamp_min(1), 0.0).to(dtype)
 
@@ -188,7 +190,7 @@ class MGPreconditioner:
             if lev < L:
                 mask = mask.view(hl // 2, 2, wl // 2, 2).all(dim=3).all(dim=1)
         last = self.levels[-1]
-        A, idx = assemble_dense(mask, last.D, scale=1.0, dtype=torch.float64)
+        A, idx = assemble_dense(mask, last.D.to(dtype), scale=1.0, dtype=torch.float64)
         self.coarse_idx = idx
         self.coarse_chol = None
         if idx.numel():
@@ -286,9 +288,8 @@ class _FusedLevel:
     def __init__(self, mask: torch.Tensor, lv: _Level, C: int, new: _Arena, coarsest: bool, nu: int) -> None:
         h, w = mask.shape
         self.h, self.w = h, w
-        g = torch.zeros(h + 2, w + 2, dtype=torch.uint8)
-        g[1:-1, 1:-1] = torch.where(mask, lv.D[:h, :w], 0).to(torch.uint8)
-        self.g = _Arena(torch.uint8, new.k)(h + 2, w + 2, zero=False, like=g)
+        self.g = _Arena(torch.uint8, new.k)(h + 2, w + 2)  # lv.D: |N_p| on Ω already (uint8)
+        self.g[1:-1, 1:-1] = lv.D[:h, :w].numpy()
         new.k += 1
         self.lo, self.hi = _spans(mask)
         # fields C×(h+2)×(w+2), zero outside the spans (the kernels write only on the spans); one pre-sweep
