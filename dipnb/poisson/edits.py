@@ -98,18 +98,12 @@ class Problem(NamedTuple):
     def compose(self, x: torch.Tensor) -> torch.Tensor:
         """The full image: values ``x`` (on the box) inside Ω, the target everywhere else (bit for bit)."""
         ys, xs = self.system.box.slices
-        tracked = torch.is_grad_enabled() and (x.requires_grad or self.target.requires_grad)
-        if tracked or self.target.device.type != "cpu":
-            out = self.target.clone()
-            out[..., ys, xs] = torch.where(self.system.m, x.to(out.dtype), out[..., ys, xs])
-            return out
-        # CPU, no graph: into NumPy-allocated memory (2 MiB pages: at 4096² the clone's 4 KiB page faults cost
-        # more than the copy) and in place, no temporary
-        out = torch.from_numpy(np.empty(tuple(self.target.shape), dtype=torch.empty((), dtype=self.target.dtype)
-                                        .numpy().dtype))
-        out.copy_(self.target)
-        region = out[..., ys, xs]
-        torch.where(self.system.m, x.to(out.dtype), region, out=region)
+        out = self.target.clone()
+        region, x = out[..., ys, xs], x.to(out.dtype)
+        if torch.is_grad_enabled() and (x.requires_grad or self.target.requires_grad):
+            out[..., ys, xs] = torch.where(self.system.m, x, region)
+        else:  # in place: no box-sized temporary (each fresh large buffer costs its page faults too)
+            torch.where(self.system.m, x, region, out=region)
         return out
 
 

@@ -7,14 +7,19 @@ fused loop 1.4 ms). Each kernel below does in **one pass** what the torch path d
 arithmetic (the same answer to rounding; ``tests/poisson/test_kernels.py`` compares the two paths):
 
 * :func:`init_residual` — x = m ∘ x₀ (whole array, ring of zeros), r = m ∘ (b − D x + S x), ‖r‖²;
-* :func:`first_sweep` / :func:`sweep` — damped Jacobi u ← u + ω D⁻¹ m ∘ (b − D u + S u) (from u = 0: u = wj b);
-* :func:`residual_restrict` — r = m ∘ (b − D u + S u) row by row, each coarse row restricted (``64 R r``,
-  the separable (1, 3, 3, 1) sums) as soon as its 4 fine rows exist, so the residual is still in cache;
-* :func:`correct_sweep` — u += m ∘ P e (``16 P e`` by separable (1, 3) sums) row by row, and the first
-  post-smoothing sweep one row behind it;
+* :func:`jacobi_residual_restrict` — the way down on a level with one Jacobi pre-sweep: u = wj ∘ b and its
+  residual r = m ∘ (b − D u + S u) from b alone, each coarse row restricted (``64 R r``, the separable
+  (1, 3, 3, 1) sums) as soon as its 4 fine rows exist (a 4-row ring: neither u nor r goes to memory);
+* :func:`jacobi_correct_sweep` — the way up: u = wj ∘ b + m ∘ P e (``16 P e`` by separable (1, 3) sums) row
+  by row into a 3-row ring, and the post-sweep one row behind it, with ⟨b, z⟩ (CG's ⟨r, z⟩);
+* :func:`first_sweep`, :func:`sweep`, :func:`residual_restrict`, :func:`correct_sweep` — the same for levels
+  with more sweeps (the coarse ones by default), u stored;
 * :func:`coarse_solve` — the coarsest level's dense Cholesky solve (gather, two triangular solves, scatter);
-* :func:`direction_apply_dot` — p ← z + β p and A p with ⟨p, A p⟩, one row behind;
-* :func:`update` — x += α p, r −= α A p and ‖r‖².
+* :func:`direction_dot` — p ← z + β p and ⟨p, A p⟩ one row behind (A p not stored);
+* :func:`update` — x += α p, r −= α A p (A p recomputed) and ‖r‖².
+
+Per CG iteration that is 4 passes over the finest grid (~50 bytes per unknown in float32) where the eager
+PyTorch path makes ~45.
 
 Conventions: fields are ``C×(h+2)×(w+2)`` arrays with a ring of zeros (the stencil is plain indexing); the
 matrix is one byte per pixel (``g``, see below); ``lo[i] ≤ j < hi[i]`` is the span of row ``i`` that

@@ -260,25 +260,22 @@ def _spans(mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Arena:
-    """Allocates the fused path's arrays, by NumPy (which asks Linux for 2 MiB pages for large arrays: at 2048²
-    a fresh 50 MB buffer took 12,300 page faults and 20-28 ms from torch, 49 faults and 8.5 ms from NumPy),
+    """Allocates the fused path's arrays (from torch's allocator: 4 KiB pages; NumPy's large arrays ask Linux for
+    2 MiB pages, which after other large allocations cost ~0.4 s of page compaction per 2048² solve, measured),
     each at a different offset within a 4 KiB page: equal-shaped arrays that all start on a page boundary make
     the loads of one stream and the stores of another collide in the cache sets and in the CPU's 4K-alias
     check (measured at 4096², 1 thread: a Jacobi sweep 4.6 → 1.7 ns per pixel)."""
 
     def __init__(self, dtype: torch.dtype, k: int = 0) -> None:
-        self.dtype, self.k = torch.empty((), dtype=dtype).numpy().dtype, k
+        self.dtype, self.k = dtype, k
 
-    def __call__(self, *shape: int, zero: bool = True, like: torch.Tensor | None = None) -> np.ndarray:
+    def __call__(self, *shape: int, zero: bool = True) -> np.ndarray:
         n = math.prod(shape)
-        item = self.dtype.itemsize
+        item = torch.empty((), dtype=self.dtype).element_size()
         off = (self.k * 1088) % 4096 // item  # 1088 = 17 cache lines
         self.k += 1
-        flat = (np.zeros if zero else np.empty)(n + 4096 // item, dtype=self.dtype)
-        a = flat[off:off + n].reshape(shape)
-        if like is not None:
-            a[...] = like.numpy()
-        return a
+        flat = (torch.zeros if zero else torch.empty)(n + 4096 // item, dtype=self.dtype)
+        return flat[off:off + n].view(shape).numpy()
 
 
 class _FusedLevel:
