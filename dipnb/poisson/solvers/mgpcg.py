@@ -18,8 +18,10 @@
   dtypes, ``kernels="torch"``, ``DIPNB_POISSON_KERNELS=torch``) eager PyTorch (:class:`MGPreconditioner`,
   :func:`_cg_torch`). Why two: eager PyTorch makes one pass over memory per operation, ~45 passes over the
   finest grid per CG iteration, so on a CPU the solve is memory-bound (measured at 800², 1 thread: ~50 ms per
-  iteration); the fused kernels do the same arithmetic in 4 passes (V-cycle 2, p and A p 1, x and r 1) and
-  only over the rows' spans of Ω. Same answer to rounding (``tests/poisson/test_kernels.py``).
+  iteration); the fused kernels do the same arithmetic in 4 passes (V-cycle 2, p and A p 1, x and r 1), only
+  over the rows' spans of Ω, with the matrix as one byte per pixel: ~8 ms per iteration. Same answer to
+  rounding (``tests/poisson/test_kernels.py``). The first call in a fresh environment compiles the kernels
+  (~4 s per dtype, cached on disk afterwards: see :mod:`dipnb.poisson.solvers.kernels`).
 """
 
 from __future__ import annotations
