@@ -221,3 +221,27 @@ def test_neighbour_count_is_in_image_summed():
         ref = in_image(*args, cell=cell).sum(0)
         for dt in (torch.float64, torch.float32, torch.uint8):
             assert torch.equal(neighbour_count(*args, cell=cell, dtype=dt), ref.to(dt))
+
+
+def test_a_process_that_forbids_ctypes_gets_the_torch_path_unless_warmed_up_before():
+    """The grader's sandbox forbids ctypes (llvmlite loads machine code through it): "auto" then solves on the
+    PyTorch path with one warning instead of failing; kernels warmed up before the walls keep running."""
+    code = ("import sys, warnings, torch\n"
+            "from dipnb.poisson import polygon_mask, seamless_clone\n"
+            "from dipnb.poisson.solvers.mgpcg import warm_up\n"
+            f"{'{}'}\n"
+            "def hook(event, args):\n"
+            "    if event.startswith('ctypes.'):\n"
+            "        raise PermissionError('walled: ' + event)\n"
+            "sys.addaudithook(hook)\n"
+            "m = polygon_mask([(2, 2), (37, 4), (30, 36), (4, 30)], (40, 40))\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    o, i = seamless_clone(torch.rand(3, 40, 40), torch.rand(3, 48, 48), m, (4, 4), return_info=True)\n"
+            "print(i.extra['kernels'], i.converged, any('PyTorch path' in str(x.message) for x in w))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    for before, expected in (("", "torch True True"), ("warm_up(torch.float32)", "numba True False")):
+        run = subprocess.run([sys.executable, "-c", code.replace("{}", before)], env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.split("\n")[-2] == expected, run.stdout
