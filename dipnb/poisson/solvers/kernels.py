@@ -7,7 +7,7 @@ fused loop 1.4 ms). Each kernel below does in **one pass** what the torch path d
 arithmetic (the same answer to rounding; ``tests/poisson/test_kernels.py`` compares the two paths):
 
 * :func:`init_residual` — x = m ∘ x₀ (whole array, ring of zeros), r = m ∘ (b − D x + S x), ‖r‖²;
-* :func:`jacobi_residual_restrict` — the way down on a level with one Jacobi pre-sweep: u = wj ∘ b and its
+* :func:`residual_restrict` (``jacobi=True``) — the way down on a level with one Jacobi pre-sweep: u = wj ∘ b and its
   residual r = m ∘ (b − D u + S u) from b alone, each coarse row restricted (``64 R r``, the separable
   (1, 3, 3, 1) sums) as soon as its 4 fine rows exist (a 4-row ring: neither u nor r goes to memory);
 * :func:`jacobi_correct_sweep` — the way up: u = wj ∘ b + m ∘ P e (``16 P e`` by separable (1, 3) sums) row
@@ -189,13 +189,50 @@ def _restrict_row(ring, I, a, z, gc, kc, bc, q):  # pragma: no cover - compiled
 
 
 @_jit
-def residual_restrict(u, b, g, kc, lo, hi, ring, gc, loc, hic, bc, q):  # pragma: no cover - compiled
+def _residual_row(u, b, g, kc, i, a, z, out):  # pragma: no cover - compiled
+    """Row i (unpadded), columns [a, z), of r = m ∘ (b − D u + S u) for every channel, into ``out`` (``C×(w+2)``)."""
+    zero, one = kc[0], kc[5]
+    gi = g[i + 1, a + 1:z + 1]
+    for c in range(u.shape[0]):
+        up, uc, dn = u[c, i, a + 1:z + 1], u[c, i + 1, a:z + 2], u[c, i + 2, a + 1:z + 1]
+        bi, ri = b[c, i + 1, a + 1:z + 1], out[c, a + 1:z + 1]
+        for t in range(z - a):
+            gk = gi[t]
+            v = bi[t] - (gk * one) * uc[t + 1] + up[t] + dn[t] + uc[t] + uc[t + 2]
+            ri[t] = v if gk > 0 else zero
+
+
+@_jit
+def _jacobi_residual_row(b, g, kc, i, a, z, out, tw):  # pragma: no cover - compiled
+    """The same row for u = wj ∘ b (the first Jacobi sweep from 0), u's five values taken from b: u is never
+    stored. ``tw``: a row buffer for wj."""
+    zero, w1, w2, w3, w4, one = kc[0], kc[1], kc[2], kc[3], kc[4], kc[5]
+    gu, gc_, gd = g[i, a + 1:z + 1], g[i + 1, a:z + 2], g[i + 2, a + 1:z + 1]
+    for t in range(z - a + 2):
+        gk = gc_[t]
+        tw[t] = w4 if gk == 4 else (w3 if gk == 3 else (w2 if gk == 2 else (w1 if gk == 1 else zero)))
+    for c in range(b.shape[0]):
+        bu, bm, bd = b[c, i, a + 1:z + 1], b[c, i + 1, a:z + 2], b[c, i + 2, a + 1:z + 1]
+        ri = out[c, a + 1:z + 1]
+        for t in range(z - a):
+            gk, guk, gdk = gc_[t + 1], gu[t], gd[t]
+            wu = w4 if guk == 4 else (w3 if guk == 3 else (w2 if guk == 2 else (w1 if guk == 1 else zero)))
+            wd = w4 if gdk == 4 else (w3 if gdk == 3 else (w2 if gdk == 2 else (w1 if gdk == 1 else zero)))
+            bb = bm[t + 1]
+            s = wu * bu[t] + wd * bd[t] + tw[t] * bm[t] + tw[t + 2] * bm[t + 2]
+            v = bb - (gk * one) * (tw[t + 1] * bb) + s
+            ri[t] = v if gk > 0 else zero
+
+
+@_jit
+def residual_restrict(u, b, g, kc, lo, hi, ring, gc, loc, hic, bc, q, jacobi):  # pragma: no cover - compiled
     """bc = mR ∘ (64 R r) on the coarse level's spans, r = m ∘ (b − D u + S u): each fine residual row is
     computed once, into a 4-row ring (``ring``: ``4×C×(w+2)``; slot k mod 4 holds padded row k), when the
-    first coarse row that needs it comes; the residual never goes to memory."""
-    C = u.shape[0]
+    first coarse row that needs it comes; the residual never goes to memory. ``jacobi``: the level has one
+    pre-sweep, u = wj ∘ b is not stored (``u`` is ignored) but taken from b: the V-cycle's way down is one read
+    of b and nothing written at this level."""
     h = lo.shape[0]
-    zero, one = kc[0], kc[5]
+    tw = np.empty(b.shape[2], b.dtype)
     done = 0  # padded fine rows [0, done) were put in the ring
     for I in range(loc.shape[0]):
         if loc[I] >= hic[I]:
@@ -204,52 +241,10 @@ def residual_restrict(u, b, g, kc, lo, hi, ring, gc, loc, hic, bc, q):  # pragma
             ring[k % 4] = 0
             i = k - 1
             if 0 <= i < h and lo[i] < hi[i]:
-                a, z = lo[i], hi[i]
-                gi = g[i + 1, a + 1:z + 1]
-                for c in range(C):
-                    up, uc, dn = u[c, i, a + 1:z + 1], u[c, i + 1, a:z + 2], u[c, i + 2, a + 1:z + 1]
-                    bi, ri = b[c, i + 1, a + 1:z + 1], ring[k % 4, c, a + 1:z + 1]
-                    for t in range(z - a):
-                        gk = gi[t]
-                        v = bi[t] - (gk * one) * uc[t + 1] + up[t] + dn[t] + uc[t] + uc[t + 2]
-                        ri[t] = v if gk > 0 else zero
-        done = 2 * I + 4
-        _restrict_row(ring, I, loc[I], hic[I], gc, kc, bc, q)
-
-
-@_jit
-def jacobi_residual_restrict(b, g, kc, lo, hi, ring, gc, loc, hic, bc, q):  # pragma: no cover - compiled
-    """The V-cycle's way down on a level with one pre-sweep: u = wj ∘ b (the first Jacobi sweep from 0) is
-    never stored — the residual r = m ∘ (b − D u + S u) takes u's five values from b — then restricted as
-    :func:`residual_restrict`. One read of b, nothing written at this level."""
-    C = b.shape[0]
-    h = lo.shape[0]
-    zero, w1, w2, w3, w4, one = kc[0], kc[1], kc[2], kc[3], kc[4], kc[5]
-    tw = np.empty(b.shape[2], b.dtype)  # wj on the row's span, one column either side
-    done = 0
-    for I in range(loc.shape[0]):
-        if loc[I] >= hic[I]:
-            continue
-        for k in range(max(done, 2 * I), 2 * I + 4):
-            ring[k % 4] = 0
-            i = k - 1
-            if 0 <= i < h and lo[i] < hi[i]:
-                a, z = lo[i], hi[i]
-                gu, gc_, gd = g[i, a + 1:z + 1], g[i + 1, a:z + 2], g[i + 2, a + 1:z + 1]
-                for t in range(z - a + 2):
-                    gk = gc_[t]
-                    tw[t] = w4 if gk == 4 else (w3 if gk == 3 else (w2 if gk == 2 else (w1 if gk == 1 else zero)))
-                for c in range(C):
-                    bu, bm, bd = b[c, i, a + 1:z + 1], b[c, i + 1, a:z + 2], b[c, i + 2, a + 1:z + 1]
-                    ri = ring[k % 4, c, a + 1:z + 1]
-                    for t in range(z - a):
-                        gk, guk, gdk = gc_[t + 1], gu[t], gd[t]
-                        wu = w4 if guk == 4 else (w3 if guk == 3 else (w2 if guk == 2 else (w1 if guk == 1 else zero)))
-                        wd = w4 if gdk == 4 else (w3 if gdk == 3 else (w2 if gdk == 2 else (w1 if gdk == 1 else zero)))
-                        bb = bm[t + 1]
-                        s = wu * bu[t] + wd * bd[t] + tw[t] * bm[t] + tw[t + 2] * bm[t + 2]
-                        v = bb - (gk * one) * (tw[t + 1] * bb) + s
-                        ri[t] = v if gk > 0 else zero
+                if jacobi:
+                    _jacobi_residual_row(b, g, kc, i, lo[i], hi[i], ring[k % 4], tw)
+                else:
+                    _residual_row(u, b, g, kc, i, lo[i], hi[i], ring[k % 4])
         done = 2 * I + 4
         _restrict_row(ring, I, loc[I], hic[I], gc, kc, bc, q)
 
@@ -440,4 +435,4 @@ def update(x, r, p, alpha, g, kc, lo, hi):  # pragma: no cover - compiled
 
 
 __all__ = ["COMPILE_NOTE", "IMPORT_ERROR", "available", "coarse_solve", "correct_sweep", "direction_dot", "first_sweep",
-           "init_residual", "jacobi_correct_sweep", "jacobi_residual_restrict", "residual_restrict", "sweep", "update"]
+           "init_residual", "jacobi_correct_sweep", "residual_restrict", "sweep", "update"]

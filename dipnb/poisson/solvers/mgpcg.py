@@ -309,7 +309,7 @@ class FusedVCycle:
     side, ``C×(h+2)×(w+2)``, CG keeps its residual there). CPU, float32 / float64.
 
     A level with one Jacobi sweep each way (the finest, by default) never stores its u: the way down computes
-    the residual of u = wj ∘ b from b (:func:`~dipnb.poisson.solvers.kernels.jacobi_residual_restrict`), the way
+    the residual of u = wj ∘ b from b (:func:`~dipnb.poisson.solvers.kernels.residual_restrict`, ``jacobi``), the way
     up rebuilds u = wj ∘ b + P e row by row and sweeps (:func:`~dipnb.poisson.solvers.kernels.jacobi_correct_sweep`):
     two reads of b and one write of z per cycle."""
 
@@ -350,7 +350,7 @@ class FusedVCycle:
         nxt = self.levels[lev + 1]
         nu = self.nu0 if lev == 0 else self.nu
         if nu == 1:
-            K.jacobi_residual_restrict(L.b, L.g, kc, L.lo, L.hi, L.ring, nxt.g, nxt.lo, nxt.hi, nxt.b, L.q)
+            K.residual_restrict(L.b, L.b, L.g, kc, L.lo, L.hi, L.ring, nxt.g, nxt.lo, nxt.hi, nxt.b, L.q, True)
             e, _ = self._vcycle(lev + 1)
             dots = K.jacobi_correct_sweep(e, L.b, L.g, kc, L.lo, L.hi, L.u[0], nxt.t, L.t, L.urows)
             return L.u[0], dots
@@ -359,7 +359,7 @@ class FusedVCycle:
         for _ in range(nu - 1):
             K.sweep(cur, L.b, L.g, kc, L.lo, L.hi, other)
             cur, other = other, cur
-        K.residual_restrict(cur, L.b, L.g, kc, L.lo, L.hi, L.ring, nxt.g, nxt.lo, nxt.hi, nxt.b, L.q)
+        K.residual_restrict(cur, L.b, L.g, kc, L.lo, L.hi, L.ring, nxt.g, nxt.lo, nxt.hi, nxt.b, L.q, False)
         e, _ = self._vcycle(lev + 1)
         dots = K.correct_sweep(e, cur, L.b, L.g, kc, L.lo, L.hi, other, nxt.t, L.t)
         cur, other = other, cur
