@@ -97,9 +97,13 @@ class Problem(NamedTuple):
 
     def compose(self, x: torch.Tensor) -> torch.Tensor:
         """The full image: values ``x`` (on the box) inside Ω, the target everywhere else (bit for bit)."""
-        out = self.target.clone()
         ys, xs = self.system.box.slices
-        out[..., ys, xs] = torch.where(self.system.m, x.to(out.dtype), out[..., ys, xs])
+        out = self.target.clone()
+        region, x = out[..., ys, xs], x.to(out.dtype)
+        if torch.is_grad_enabled() and (x.requires_grad or self.target.requires_grad):
+            out[..., ys, xs] = torch.where(self.system.m, x, region)
+        else:  # in place: no box-sized temporary (each fresh large buffer costs its page faults too)
+            torch.where(self.system.m, x, region, out=region)
         return out
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from dipnb.poisson.operators import (DIRECTIONS, Box, PoissonSystem, in_image, inner, neighbour, neighbour_sum,
-                                     zero_outside_image)
+from dipnb.poisson.operators import (DIRECTIONS, Box, PoissonSystem, in_image, inner, neighbour, neighbour_count,
+                                     neighbour_sum, zero_outside_image)
 
 #: Rec. 601 luma weights (as OpenCV's RGB→gray).
 LUMA = (0.299, 0.587, 0.114)
@@ -63,19 +63,20 @@ def build_system(target_m: torch.Tensor, m_m: torch.Tensor, box: Box, v: torch.T
     """
     if (v is None) == (guide_m is None):
         raise ValueError("give exactly one of v (guidance field) or guide_m (guide image)")
-    inside = in_image(box.y0, box.x0, box.h, box.w, box.H, box.W, device=target_m.device)  # 4×h×w
     m = inner(m_m)
-    D = inside.sum(0).to(target_m.dtype)
+    D = neighbour_count(box.y0, box.x0, box.h, box.w, box.H, box.W, dtype=target_m.dtype, device=target_m.device)
     if guide_m is not None:
-        t = torch.where(m_m, -guide_m, target_m - guide_m)  # [q ∉ Ω] f*_q − G_q
+        t = torch.where(m_m, 0.0, target_m)
+        t -= guide_m  # [q ∉ Ω] f*_q − G_q (one temporary: each large one costs page faults as well)
         b = neighbour_sum(zero_outside_image(t, box))
         b.addcmul_(D, inner(guide_m))
     else:
+        inside = in_image(box.y0, box.x0, box.h, box.w, box.H, box.W, device=target_m.device)  # 4×h×w
         t = zero_outside_image(torch.where(m_m, 0.0, target_m), box)
         b = neighbour_sum(t)
         for k in range(4):
             b += torch.where(inside[k], v[k], 0.0)
-    b = torch.where(m, b, 0.0)
+    b = b.masked_fill_(~m, 0.0)
     return PoissonSystem(box=box, m=m.contiguous(), D=D, b=b, target_with_margin=target_m, omega_with_margin=m_m)
 
 

@@ -68,6 +68,17 @@ def in_image(y0: int, x0: int, h: int, w: int, H: int, W: int, cell: int = 1,
     return torch.stack([top, bottom, left, right])
 
 
+def neighbour_count(y0: int, x0: int, h: int, w: int, H: int, W: int, cell: int = 1, dtype: torch.dtype = torch.float32,
+                    device: torch.device | str | None = None) -> torch.Tensor:
+    """|N_p|, the number of the 4 neighbours of each cell that exist (:func:`in_image` summed), ``h×w`` in
+    ``dtype``: a row count plus a column count, built from two vectors (no ``4×h×w`` temporary)."""
+    i = torch.arange(h, device=device)
+    j = torch.arange(w, device=device)
+    rows = (y0 + i * cell - 1 >= 0).to(dtype) + (y0 + (i + 1) * cell <= H - 1).to(dtype)  # top, bottom (in_image)
+    cols = (x0 + j * cell - 1 >= 0).to(dtype) + (x0 + (j + 1) * cell <= W - 1).to(dtype)  # left, right
+    return rows[:, None] + cols[None, :]
+
+
 def apply_A(u: torch.Tensor, D: torch.Tensor, m: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """``A u = scale · m ∘ (D ∘ u − S u)`` for ``u`` (``C×h×w``) that is zero outside Ω (``m`` float 0/1)."""
     out = u * D
@@ -197,5 +208,5 @@ def neighbour_sum(a_m: torch.Tensor) -> torch.Tensor:
     return t
 
 
-__all__ = ["DIRECTIONS", "Box", "PoissonSystem", "apply_A", "assemble_dense", "bounding_box", "in_image", "inner",
+__all__ = ["DIRECTIONS", "Box", "PoissonSystem", "apply_A", "assemble_dense", "bounding_box", "in_image", "inner", "neighbour_count",
            "laplacian_conv", "laplacian_slice", "neighbour", "neighbour_sum", "zero_outside_image"]
