@@ -124,14 +124,14 @@ def _clone_problem(src: torch.Tensor, tgt: torch.Tensor, m: torch.Tensor, offset
     mt, box = place_mask(m, tuple(tgt.shape[-2:]), (dx, dy), outside)
     g = crop_with_margin(src, box.y0 - dy, box.x0 - dx, box.h, box.w)  # g on the box, 1-px margin
     t = crop_with_margin(tgt, box.y0, box.x0, box.h, box.w)
-    m_m = torch.nn.functional.pad(mt, (1, 1, 1, 1))
+    omega_with_margin = torch.nn.functional.pad(mt, (1, 1, 1, 1))
     if mode == "mixed":
-        system = build_system(t, m_m, box, v=mixed_field(g, t))
+        system = build_system(t, omega_with_margin, box, v=mixed_field(g, t))
         x0 = system.target
     else:
         if mode == "monochrome":
             g = luminance(g).expand_as(t)
-        system = build_system(t, m_m, box, guide_m=g)
+        system = build_system(t, omega_with_margin, box, guide_with_margin=g)
         x0 = inner(g)
     return Problem(system, tgt, x0)
 
@@ -288,8 +288,8 @@ def field_problem(image: torch.Tensor, mask: torch.Tensor, field: Any) -> Proble
     """
     mt, box = place_mask(mask, tuple(image.shape[-2:]), (0, 0), "raise")
     t = crop_with_margin(image, box.y0, box.x0, box.h, box.w)
-    m_m = torch.nn.functional.pad(mt, (1, 1, 1, 1))
-    system = build_system(t, m_m, box, v=field(t))
+    omega_with_margin = torch.nn.functional.pad(mt, (1, 1, 1, 1))
+    system = build_system(t, omega_with_margin, box, v=field(t))
     return Problem(system, image, system.target)
 
 

@@ -53,31 +53,34 @@ def mixed_field(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return torch.where(vt.abs() > vg.abs(), vt, vg)
 
 
-def build_system(target_m: torch.Tensor, m_m: torch.Tensor, box: Box, v: torch.Tensor | None = None,
-                 guide_m: torch.Tensor | None = None) -> PoissonSystem:
-    """Assemble eq. 7 from f* and Ω cropped with a 1-px margin (``target_m``, ``m_m``: "_m" = with margin), and
-    either a guidance field ``v`` (4×C×h×w) or a guide image ``guide_m`` (C×(h+2)×(w+2), v_pq = G_p − G_q).
+def build_system(target_with_margin: torch.Tensor, omega_with_margin: torch.Tensor, box: Box,
+                 v: torch.Tensor | None = None, guide_with_margin: torch.Tensor | None = None) -> PoissonSystem:
+    """Assemble eq. 7 from f* and Ω cropped to Ω's box with a 1-px margin (``target_with_margin``,
+    ``omega_with_margin``), and either a guidance field ``v`` (4×C×h×w) or a guide image ``guide_with_margin``
+    (C×(h+2)×(w+2), v_pq = G_p − G_q).
 
     b_p = Σ_{q ∈ N_p} ( [q ∉ Ω] f*_q + v_pq ) over the neighbours q that lie inside the image. With a guide
     image this is b_p = |N_p| G_p + Σ_{q ∈ N_p} ([q ∉ Ω] f*_q − G_q): a handful of whole-array operations.
     """
-    if (v is None) == (guide_m is None):
-        raise ValueError("give exactly one of v (guidance field) or guide_m (guide image)")
-    m = inner(m_m)
-    D = neighbour_count(box.y0, box.x0, box.h, box.w, box.H, box.W, dtype=target_m.dtype, device=target_m.device)
-    if guide_m is not None:
-        t = torch.where(m_m, 0.0, target_m)
-        t -= guide_m  # [q ∉ Ω] f*_q − G_q (one temporary: each large one costs page faults as well)
+    if (v is None) == (guide_with_margin is None):
+        raise ValueError("give exactly one of v (guidance field) or guide_with_margin (guide image)")
+    m = inner(omega_with_margin)
+    D = neighbour_count(box.y0, box.x0, box.h, box.w, box.H, box.W, dtype=target_with_margin.dtype,
+                        device=target_with_margin.device)
+    if guide_with_margin is not None:
+        t = torch.where(omega_with_margin, 0.0, target_with_margin)
+        t -= guide_with_margin  # [q ∉ Ω] f*_q − G_q (one temporary: each large one costs page faults as well)
         b = neighbour_sum(zero_outside_image(t, box))
-        b.addcmul_(D, inner(guide_m))
+        b.addcmul_(D, inner(guide_with_margin))
     else:
-        inside = in_image(box.y0, box.x0, box.h, box.w, box.H, box.W, device=target_m.device)  # 4×h×w
-        t = zero_outside_image(torch.where(m_m, 0.0, target_m), box)
+        inside = in_image(box.y0, box.x0, box.h, box.w, box.H, box.W, device=target_with_margin.device)  # 4×h×w
+        t = zero_outside_image(torch.where(omega_with_margin, 0.0, target_with_margin), box)
         b = neighbour_sum(t)
         for k in range(4):
             b += torch.where(inside[k], v[k], 0.0)
     b = b.masked_fill_(~m, 0.0)
-    return PoissonSystem(box=box, m=m.contiguous(), D=D, b=b, target_with_margin=target_m, omega_with_margin=m_m)
+    return PoissonSystem(box=box, m=m.contiguous(), D=D, b=b, target_with_margin=target_with_margin,
+                         omega_with_margin=omega_with_margin)
 
 
 __all__ = ["LUMA", "PoissonSystem", "build_system", "crop_with_margin", "image_gradients", "luminance",

@@ -49,15 +49,15 @@ def test_gradcheck_guidance_field_and_boundary_values():
     """Through the lower level: b built from a guidance field v and boundary values f*, both requiring grad."""
     _, tgt, mask = _small(2)
     mt, box = place_mask(mask, (17, 18), (2, 1))
-    m_m = torch.nn.functional.pad(mt, (1, 1, 1, 1))
-    t_m = crop_with_margin(tgt, box.y0, box.x0, box.h, box.w).clone().requires_grad_(True)
+    omega_with_margin = torch.nn.functional.pad(mt, (1, 1, 1, 1))
+    target_with_margin = crop_with_margin(tgt, box.y0, box.x0, box.h, box.w).clone().requires_grad_(True)
     v = torch.randn(4, 3, box.h, box.w, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     v.requires_grad_(True)
 
-    def f(v, t_m):
-        return solve(build_system(t_m, m_m, box, v=v), "mgpcg", tol=1e-12)[0]
+    def f(v, target_with_margin):
+        return solve(build_system(target_with_margin, omega_with_margin, box, v=v), "mgpcg", tol=1e-12)[0]
 
-    assert torch.autograd.gradcheck(f, (v, t_m), fast_mode=True)
+    assert torch.autograd.gradcheck(f, (v, target_with_margin), fast_mode=True)
 
 
 def test_adam_path_gets_the_exact_solves_gradient():

@@ -63,8 +63,8 @@ class SolveInfo:
 def relative_residual(system: PoissonSystem, x: torch.Tensor) -> torch.Tensor:
     """Per-channel ‖b − A x‖₂ / ‖b‖₂ for values ``x`` on the box (only Ω's pixels count): the one definition
     every solver reports."""
-    mf = system.omega_float
-    r = system.b - apply_A(x * mf, system.D, mf)
+    on_omega = system.omega_float
+    r = system.b - apply_A(x * on_omega, system.D, on_omega)
     return r.flatten(1).norm(dim=1) / system.b.flatten(1).norm(dim=1).clamp_min(1e-30)
 
 

@@ -177,7 +177,7 @@ class MGPreconditioner:
                     mask = mask.view(hl // 2, 2, wl // 2, 2).all(dim=3).all(dim=1)
                 continue
             D = neighbour_count(box_y0, box_x0, hl, wl, H, W, cell=cell, dtype=dtype, device=dev)
-            mf = mask.to(dtype)
+            on_omega = mask.to(dtype)
             wj = torch.where(mask, omega / D.clamp_min(1), 0.0).to(dtype)
 
             def z(*shape: int) -> torch.Tensor:
@@ -187,7 +187,8 @@ class MGPreconditioner:
                 return torch.empty(C, *shape, dtype=dtype, device=dev)
 
             self.levels.append(_Level(
-                hl, wl, mf, D, wj, 4.0 ** (-lev), mf / 16, mf / 16, b=z(hl, wl) if lev == 0 else e(hl, wl),
+                hl, wl, on_omega, D, wj, 4.0 ** (-lev), on_omega / 16, on_omega / 16,
+                b=z(hl, wl) if lev == 0 else e(hl, wl),
                 up=_ringed(C, hl, wl, dtype, dev), t=e(hl, wl), rp=_ringed(C, hl, wl, dtype, dev),
                 q=e(hl // 2, wl + 2) if lev < L else None, pr=e(hl // 2 + 2, wl) if lev < L else None))
             if lev < L:
@@ -256,11 +257,11 @@ class MGPreconditioner:
 def _cg_torch(system: PoissonSystem, x0: torch.Tensor, monitor: Monitor, tol: float, max_iter: int,
               M: MGPreconditioner) -> tuple[torch.Tensor, list[float], int, bool]:
     """MG-preconditioned CG in eager PyTorch (any device, any float dtype): the reference for the fused path."""
-    mf = system.omega_float
+    on_omega = system.omega_float
     D, b = system.D, system.b
     C = b.shape[0]
-    x = (x0 * mf).contiguous()
-    r = b - apply_A(x, D, mf)
+    x = (x0 * on_omega).contiguous()
+    r = b - apply_A(x, D, on_omega)
     nb = _norms(b).clamp_min(1e-30)
     shape = (-1,) + (1,) * (b.ndim - 1)
     items = system.items if C % system.items == 0 else 1
@@ -283,7 +284,7 @@ def _cg_torch(system: PoissonSystem, x0: torch.Tensor, monitor: Monitor, tol: fl
         active = (res > tol).repeat_interleave(C // items)  # items already converged keep their values
         for it in range(1, max_iter + 1):
             _S(pp, out=Ap)
-            Ap.addcmul_(D, p, value=-1).mul_(mf)  # −A p = m ∘ (S p − D p)
+            Ap.addcmul_(D, p, value=-1).mul_(on_omega)  # −A p = m ∘ (S p − D p)
             alpha = torch.where(active, rz / (-_dots(p, Ap, tmp)).clamp_min(tiny), 0.0).view(shape)
             x.addcmul_(p, alpha)
             r.addcmul_(Ap, alpha)
@@ -338,9 +339,9 @@ def warm_up(dtype: torch.dtype = torch.float32) -> str | None:
             m = torch.zeros(13, 14, dtype=torch.bool)
             m[1:12, 2:13] = True
             m[5:8, 6:9] = False
-            m_m = torch.nn.functional.pad(m, (1, 1, 1, 1))
-            system = build_system(torch.rand(2, 15, 16, dtype=dtype), m_m, Box(0, 0, 13, 14, 13, 14),
-                                  guide_m=torch.rand(2, 15, 16, dtype=dtype))
+            omega_with_margin = torch.nn.functional.pad(m, (1, 1, 1, 1))
+            system = build_system(torch.rand(2, 15, 16, dtype=dtype), omega_with_margin, Box(0, 0, 13, 14, 13, 14),
+                                  guide_with_margin=torch.rand(2, 15, 16, dtype=dtype))
             geometry = MGPreconditioner(system.m, 0, 0, 13, 14, dtype, channels=2, nu=2, nu0=1, coarse=4,
                                         buffers=False)  # 3 levels: the one-sweep kernels and the others
             x, *_ = cg_fused(system, system.target.contiguous(), Monitor(), 1e-12, 3, geometry)
