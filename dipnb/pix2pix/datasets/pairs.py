@@ -106,7 +106,10 @@ def _pil_resize(img: Image.Image, side: int) -> np.ndarray:
 
 def to_model_tensor(arr: np.ndarray) -> torch.Tensor:
     """uint8 H×W×3 → float32 3×H×W in [-1, 1]: x = u/127.5 − 1 (the model world's scaling)."""
-    return to_model_range(torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1))
+    arr = np.ascontiguousarray(arr)
+    if not arr.flags.writeable:  # e.g. a view of a read-only buffer: torch wants memory it may write
+        arr = arr.copy()
+    return to_model_range(torch.from_numpy(arr).permute(2, 0, 1))
 
 
 def to_uint8_image(t: torch.Tensor) -> np.ndarray:
