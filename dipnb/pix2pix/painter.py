@@ -293,10 +293,7 @@ class LabelMapState(ChangeListeners):
             self.say("Nothing to undo.")
             return False
         name, before = self._edits.undo(self._map.copy())
-        self._map[:] = before
-        self.version += 1
-        self.message = f"Undid {name}."
-        self._notify("map")
+        self._restore(before, f"Undid {name}.")
         return True
 
     def redo(self) -> bool:
@@ -305,11 +302,15 @@ class LabelMapState(ChangeListeners):
             self.say("Nothing to redo.")
             return False
         name, after = self._edits.redo(self._map.copy())
-        self._map[:] = after
-        self.version += 1
-        self.message = f"Redid {name}."
-        self._notify("map")
+        self._restore(after, f"Redid {name}.")
         return True
+
+    def _restore(self, snapshot: np.ndarray, message: str) -> None:
+        """Put a label map from the undo history back and tell the listeners (``what = "map"``)."""
+        self._map[:] = snapshot
+        self.version += 1
+        self.message = message
+        self._notify("map")
 
 
 # --------------------------------------------------------------------------------------------------
